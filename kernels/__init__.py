@@ -1,0 +1,13 @@
+"""synapse_kernels: the per-element math of SI and the optimizers, fused on the GPU.
+
+Installed under the import name ``synapse_kernels`` (the source folder is ``kernels/``).
+Every public function takes NumPy or CuPy arrays. On CuPy it launches one fused
+``ElementwiseKernel``; on NumPy it runs the *NumPy twin*, the same math written as
+in-place array passes. Both sit side by side in the modules below.
+"""
+from .si import (omega_accumulate, omega_accumulate_trapezoid, penalty_grad, penalty_value,
+                 consolidate)
+from .optim import adam_step, sgd_step, adam_si_step, sgd_si_step
+
+__all__ = ["omega_accumulate", "omega_accumulate_trapezoid", "penalty_grad", "penalty_value",
+           "consolidate", "adam_step", "sgd_step", "adam_si_step", "sgd_si_step"]

@@ -1,0 +1,84 @@
+"""Synaptic Intelligence bookkeeping, one pass per equation.
+
+Symbols follow Zenke, Poole & Ganguli (2017): ``omega`` the running importance,
+``Omega`` the consolidated importance, ``theta_ref`` the reference weights (theta tilde),
+``xi`` the damping, ``c`` the strength of the surrogate loss.
+"""
+import numpy as np
+
+from ._dispatch import on_gpu, scratch
+
+
+# Eq. 2-3: omega_k += -g_k * delta_k
+def omega_accumulate(omega, g, delta, tmp=None):
+    """Accumulate the path integral in place: ``omega += -g * delta``.
+
+    ``g`` is the gradient of the task loss alone (no penalty); ``delta`` the change the
+    optimizer actually made. Returns ``omega``.
+    """
+    if on_gpu(omega):
+        from . import cuda
+        return cuda.omega_accumulate(g, delta, omega)
+    tmp = scratch(omega, tmp)
+    np.multiply(g, delta, out=tmp)        # g * delta
+    np.subtract(omega, tmp, out=omega)     # omega -= g * delta
+    return omega
+
+
+# Eq. 2-3, trapezoidal rule: the step t -> t+1 contributes -0.5 (g(t) + g(t+1)) delta(t).
+def omega_accumulate_trapezoid(omega, g, delta_prev, delta, tmp=None):
+    """Second-order path integral, one gradient per step.
+
+    ``g`` is the gradient at theta(t); it closes the previous step's term and opens this
+    one's: ``omega += -0.5 * g * (delta_prev + delta)``. Afterwards ``delta_prev`` holds
+    ``delta``. Close a run with ``delta=0`` and the gradient at the final weights.
+    """
+    if on_gpu(omega):
+        from . import cuda
+        return cuda.omega_accumulate_trapezoid(g, delta, omega, delta_prev)
+    tmp = scratch(omega, tmp)
+    np.add(delta_prev, delta, out=tmp)     # delta(t-1) + delta(t)
+    tmp *= g
+    tmp *= 0.5
+    np.subtract(omega, tmp, out=omega)     # omega -= 0.5 g (delta(t-1) + delta(t))
+    delta_prev[...] = delta
+    return omega
+
+
+# Eq. 1, gradient: dL~/dtheta = g + 2 c Omega (theta - theta_ref)
+def penalty_grad(g, Omega, theta, theta_ref, c, out):
+    """Write the gradient of the surrogate loss into ``out`` (may not alias ``g``)."""
+    if on_gpu(g):
+        from . import cuda
+        return cuda.penalty_grad(g, Omega, theta, theta_ref, c, out)
+    np.subtract(theta, theta_ref, out=out)  # theta - theta_ref
+    out *= Omega
+    out *= 2.0 * c
+    out += g                                # g + 2 c Omega (theta - theta_ref)
+    return out
+
+
+# Eq. 1, value: c * sum_k Omega_k (theta_k - theta_ref_k)^2
+def penalty_value(Omega, theta, theta_ref, c, tmp=None):
+    """The surrogate penalty as a 0-d array (no host sync on CuPy)."""
+    if on_gpu(Omega):
+        from . import cuda
+        return cuda.penalty_value(Omega, theta, theta_ref, c)
+    tmp = scratch(theta, tmp)
+    np.subtract(theta, theta_ref, out=tmp)
+    return c * np.dot(Omega * tmp, tmp)
+
+
+# Eq. 4: Omega <- relu(Omega + omega / (Delta^2 + xi)), Delta = theta - theta_ref;
+#        then theta_ref <- theta, omega <- 0.
+def consolidate(Omega, omega, theta, theta_ref, xi):
+    """Consolidate a task's importance into ``Omega`` and reset, all in place."""
+    if on_gpu(Omega):
+        from . import cuda
+        return cuda.consolidate(omega, theta, xi, Omega, theta_ref)
+    delta = theta - theta_ref                  # Delta
+    Omega += omega / (delta * delta + xi)       # omega / (Delta^2 + xi)
+    np.maximum(Omega, 0, out=Omega)             # relu of the running total
+    theta_ref[...] = theta
+    omega[...] = 0
+    return Omega

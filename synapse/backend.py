@@ -1,0 +1,91 @@
+"""Array backends: NumPy on the CPU, CuPy on a CUDA GPU.
+
+Array code never imports numpy or cupy directly for its math; it asks
+``xp = get_array_module(x)`` and writes one body for both (the chainer idiom).
+"""
+import os
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+ENV_DEVICE = "SYNAPSE_DEVICE"
+
+try:  # CuPy imports fine without a GPU; the first allocation is what fails.
+    import cupy as _cupy
+except Exception:  # pragma: no cover - depends on the machine
+    _cupy = None
+
+
+def cuda_unavailable_reason():
+    """Why CUDA cannot be used here, or None when it can."""
+    if _cupy is None:
+        return "CuPy is not installed (pip install 'synapse-si[cuda]')"
+    try:
+        n = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDARuntimeError is a RuntimeError
+        return f"CuPy is installed but no CUDA driver/GPU answered ({type(err).__name__}: {err})"
+    if n < 1:
+        return "CuPy is installed but no CUDA GPU was found"
+    return None
+
+
+def resolve_device(device=None):
+    """``device`` or $SYNAPSE_DEVICE or 'cpu', validated."""
+    device = device or os.environ.get(ENV_DEVICE) or "cpu"
+    device = str(device).lower()
+    if device == "gpu":
+        device = "cuda"
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
+    if device == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason:
+            raise RuntimeError(f"device 'cuda' was requested but cannot be used: {reason}")
+    return device
+
+
+def xp_for(device):
+    """The array module of a device name: numpy for 'cpu', cupy for 'cuda'."""
+    return _cupy if resolve_device(device) == "cuda" else np
+
+
+def get_array_module(*arrays):
+    """numpy or cupy, whichever holds the arrays (cupy.get_array_module works without a GPU)."""
+    if _cupy is not None:
+        return _cupy.get_array_module(*arrays)
+    return np
+
+
+def device_of(x):
+    return "cuda" if get_array_module(x) is not np else "cpu"
+
+
+def is_cupy(xp):
+    return xp is not np
+
+
+def to_device(x, device):
+    """Copy (or pass through) an array to 'cpu' or 'cuda'."""
+    xp = xp_for(device)
+    if xp is np:
+        return asnumpy(x)
+    return xp.asarray(x)
+
+
+def asnumpy(x):
+    """A NumPy array from a NumPy or CuPy array (or anything array-like)."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy.asnumpy(x)
+    return np.asarray(x)
+
+
+def to_float(x):
+    """A Python float from a 0-d array on either backend (one host sync on CuPy)."""
+    return float(asnumpy(x))
+
+
+def check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
