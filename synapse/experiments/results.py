@@ -1,0 +1,218 @@
+"""Results folders: every number a run plots, its configuration and provenance, written safely.
+
+Each write goes to a temporary file in the destination folder, is flushed and fsync'ed, and only
+then renamed over the destination with ``os.replace`` (atomic on POSIX and Windows). A crash or a
+serialization error midway leaves the previous file exactly as it was: nothing is truncated in
+place.
+
+JSON holds no NaN or infinity, so non-finite floats are written as ``null``. Reading a matrix
+back with ``np.array(rows, dtype=float)`` turns those ``null`` into NaN again.
+"""
+import dataclasses
+import datetime
+import io
+import json
+import math
+import os
+import pathlib
+import platform
+import tempfile
+
+import numpy as np
+
+__all__ = [
+    "RESULTS_NAME",
+    "JSONEncoder",
+    "to_jsonable",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "create_run_dir",
+    "run_metadata",
+    "save_figure",
+    "load_results",
+]
+
+RESULTS_NAME = "results.json"
+
+
+def to_jsonable(obj):
+    """A copy of ``obj`` built from dict/list/str/int/float/bool/None only.
+
+    NumPy scalars and arrays become Python numbers and nested lists, CuPy arrays are copied to
+    the host first, tuples become lists, paths become strings, dataclasses become dicts, and NaN
+    or +-inf become None.
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(v) for v in items]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    if isinstance(obj, (str, type(None))):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if hasattr(obj, "__cuda_array_interface__") and hasattr(obj, "get"):  # a CuPy array
+        return to_jsonable(obj.get().tolist())
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    raise TypeError(f"cannot write an object of type {type(obj).__name__} to JSON: {obj!r:.80}")
+
+
+class JSONEncoder(json.JSONEncoder):
+    """``json.JSONEncoder`` that understands NumPy and writes NaN/inf as ``null``.
+
+    ``json.dumps(obj, cls=JSONEncoder)``. (The stock encoder never calls ``default`` for floats,
+    so NaN handling needs the whole object converted first, by :func:`to_jsonable`.)
+    """
+
+    def iterencode(self, o, _one_shot=False):
+        return super().iterencode(to_jsonable(o), _one_shot)
+
+    def default(self, o):
+        return to_jsonable(o)
+
+
+def _fsync_dir(folder):
+    """Make the rename itself durable; not possible (nor needed) on every platform."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically; the old file stays intact on any failure.
+
+    Creates missing parent folders. Keeps the permission bits of a file it replaces (0o644 for a
+    new one). Returns the path as a ``pathlib.Path``.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_json(path, obj, indent=2):
+    """Serialize ``obj`` to JSON (see :class:`JSONEncoder`) and write it atomically to ``path``.
+
+    The whole document is built in memory before any file is touched, so an object that cannot
+    be serialized raises ``TypeError`` and leaves an existing ``path`` unchanged.
+    """
+    text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, sort_keys=False)
+    return atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def create_run_dir(root, name, exist_ok=False):
+    """Create and return the folder ``root/name`` for one run.
+
+    If it already exists and ``exist_ok`` is false (a new run), a fresh sibling ``name-2``,
+    ``name-3``, ... is made instead, so an earlier run's results are never overwritten. Pass
+    ``exist_ok=True`` to reuse the folder (resuming that run).
+    """
+    root = pathlib.Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    candidate, k = root / name, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            if exist_ok and candidate.is_dir():
+                return candidate
+            k += 1
+            candidate = root / f"{name}-{k}"
+
+
+def _version(dist):
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _synapse_version():
+    v = _version("synapse-si")
+    if v is not None:
+        return v
+    import synapse  # not installed (run from a checkout): the package may still say
+    return getattr(synapse, "__version__", "unknown (not installed)")
+
+
+def run_metadata():
+    """Provenance of a run: versions, platform, CPU count and a UTC time stamp.
+
+    No host name, user name or path is recorded, so results folders can be shared as they are.
+    """
+    try:
+        cpus_usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus_usable = os.cpu_count()
+    optional = {d: _version(d) for d in ("matplotlib", "joblib", "distributed", "cupy-cuda12x",
+                                         "cupy-cuda13x", "cupy", "mlxtend", "scikit-learn")}
+    return {
+        "synapse": _synapse_version(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "numpy": np.__version__,
+        "packages": {k: v for k, v in optional.items() if v is not None},
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_count_usable": cpus_usable,
+        "timestamp_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save_figure(fig, path_without_ext, formats=("png", "svg"), dpi=150):
+    """Save a matplotlib figure once per format, each file written atomically.
+
+    ``save_figure(fig, out / "split_mnist")`` writes ``split_mnist.png`` and ``split_mnist.svg``.
+    Returns the list of written paths.
+    """
+    base = pathlib.Path(path_without_ext)
+    written = []
+    for fmt in formats:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+        written.append(atomic_write_bytes(base.with_name(f"{base.name}.{fmt}"), buf.getvalue()))
+    return written
+
+
+def load_results(path):
+    """Read a results JSON; ``path`` is the file or a run folder holding ``results.json``."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        path = path / RESULTS_NAME
+    with open(path, "r", encoding="utf-8") as f:
+        return json.load(f)

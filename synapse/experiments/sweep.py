@@ -1,0 +1,167 @@
+"""Sweeps of seeds x hyper-parameters as independent jobs, on this machine or on a Dask cluster.
+
+::
+
+    grid = grid_product(seed=[0, 1, 2], c=[0.0, 1.0])       # 6 keyword dicts, seed slowest
+    results = run_grid(run_split_mnist, grid, n_jobs=4)    # local processes (joblib/loky)
+    results = run_grid(run_split_mnist, grid, scheduler="tcp://10.0.0.5:8786")   # a cluster
+    record = merge_results(results, grid)
+
+The same call goes to a Dask cluster by naming its scheduler: joblib's ``dask`` backend sends each
+job to the cluster's workers (``joblib.parallel_config(backend="dask")``; see FACTS.md,
+"Distributed sweeps"). The job function must be importable on the workers (a module-level
+function of an installed package, not a lambda), and every job must depend only on its keyword
+arguments, so that a result does not depend on where or in which order it ran.
+"""
+import itertools
+
+import numpy as np
+
+from synapse.progress import Progress
+
+__all__ = ["BACKENDS", "grid_product", "run_grid", "merge_results", "group_runs"]
+
+BACKENDS = ("loky", "multiprocessing", "threading", "sequential", "dask")
+DASK_HINT = "pip install 'synapse-si[dask]'"
+
+
+def grid_product(**axes):
+    """All combinations of the given values, as a list of keyword dicts.
+
+    ``grid_product(seed=[0, 1], c=[0, 1])`` ->
+    ``[{'seed': 0, 'c': 0}, {'seed': 0, 'c': 1}, {'seed': 1, 'c': 0}, {'seed': 1, 'c': 1}]``:
+    the first axis varies slowest (``itertools.product`` order). A single non-list value is one
+    point on its axis. The keys are the job function's keyword names.
+    """
+    names, values = [], []
+    for name, v in axes.items():
+        v = list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v]
+        if not v:
+            raise ValueError(f"grid axis {name!r} has no values")
+        names.append(name)
+        values.append(v)
+    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+
+
+def _call(fn, kw):
+    """Run one job; a failure names the grid point it came from."""
+    try:
+        return fn(**kw)
+    except Exception as err:
+        if hasattr(err, "add_note"):  # Python >= 3.11
+            err.add_note(f"in sweep job {getattr(fn, '__name__', fn)}(**{kw!r})")
+        raise
+
+
+def _dask_client(scheduler):
+    """(client, owned): a ``distributed.Client`` for ``scheduler``; ``owned`` means close it after.
+
+    ``scheduler`` is an address (``"tcp://host:8786"``), a ``distributed.Client``, a cluster object
+    (``LocalCluster``, ...), or None for the client already active in this process.
+    """
+    try:
+        import distributed
+    except ImportError as err:
+        raise ImportError(
+            f"the dask backend needs dask.distributed, which is not installed: {DASK_HINT}"
+        ) from err
+    if scheduler is None:
+        try:
+            return distributed.get_client(), False
+        except ValueError:
+            raise ValueError(
+                "backend='dask' needs a cluster: pass scheduler='tcp://HOST:8786' (the address "
+                "printed by `dask scheduler`) or create a distributed.Client first"
+            ) from None
+    if isinstance(scheduler, distributed.Client):
+        return scheduler, False
+    return distributed.Client(scheduler, set_as_default=False), True
+
+
+def run_grid(fn, grid, n_jobs=1, backend="loky", scheduler=None, progress=True, desc="sweep"):
+    """Run ``fn(**kw)`` for every ``kw`` in ``grid`` as independent jobs; results in grid order.
+
+    Locally through joblib: ``backend`` is ``"loky"`` (processes, the default),
+    ``"multiprocessing"``, ``"threading"`` or ``"sequential"``, with ``n_jobs`` workers (-1: one per CPU; 1 runs the jobs
+    one after another in this process). On Dask: give ``scheduler`` (an address such as
+    ``"tcp://10.0.0.5:8786"``, a ``distributed.Client`` or a cluster object), or
+    ``backend="dask"`` to use the client already active in this process. On Dask, ``n_jobs`` is
+    ignored: every worker thread of the cluster takes jobs. A client opened here is closed at the
+    end. ``progress`` shows a counter of finished jobs on stderr.
+    """
+    grid = list(grid)
+    for k, kw in enumerate(grid):
+        if not isinstance(kw, dict):
+            raise TypeError(
+                f"grid[{k}] must be a dict of keyword arguments, got {type(kw).__name__}")
+    if scheduler is not None:
+        backend = "dask"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if not grid:
+        return []
+    import joblib
+
+    jobs = [joblib.delayed(_call)(fn, kw) for kw in grid]
+    if backend != "dask":
+        with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
+            return _collect(joblib.Parallel(return_as="generator"), jobs, progress, desc)
+    client, owned = _dask_client(scheduler)
+    try:
+        with joblib.parallel_config(backend="dask", client=client):
+            return _collect(joblib.Parallel(return_as="generator"), jobs, progress, desc)
+    finally:
+        if owned:
+            client.close()
+
+
+def _collect(parallel, jobs, progress, desc):
+    results = []
+    with Progress(total=len(jobs), desc=desc, enabled=progress) as bar:
+        for r in parallel(jobs):
+            results.append(r)
+            bar.update(1)
+    return results
+
+
+def merge_results(results, grid=None):
+    """One record from the per-job result dicts of a sweep.
+
+    Returns ``{"n_runs": N, "params": {name: [distinct values, first-seen order]}, "runs": [...]}``
+    where each run is a copy of its result dict; with ``grid`` (the list given to
+    :func:`run_grid`), each run also gets ``"params"``: that job's keyword arguments.
+    """
+    results = list(results)
+    if grid is not None and len(grid) != len(results):
+        raise ValueError(f"{len(results)} results for a grid of {len(grid)} points")
+    runs = []
+    for k, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise TypeError(f"result {k} is a {type(r).__name__}; sweep jobs must return dicts")
+        run = dict(r)
+        if grid is not None:
+            run["params"] = {**r.get("params", {}), **grid[k]}
+        runs.append(run)
+    params = {}
+    for run in runs:
+        for name, v in run.get("params", {}).items():
+            seen = params.setdefault(name, [])
+            if v not in seen:
+                seen.append(v)
+    return {"n_runs": len(runs), "params": params, "runs": runs}
+
+
+def group_runs(record, by, field):
+    """``{value of params[by]: np.stack of run[field] over the runs with that value}``.
+
+    ``group_runs(record, "c", "R")`` gives ``{0: (n_seeds, T, T), 1: (n_seeds, T, T)}``, what
+    :mod:`synapse.experiments.plotting` takes. ``by`` may be a tuple of names (keys are tuples).
+    Groups keep first-seen order; runs inside a group keep grid order.
+    """
+    runs = record["runs"] if isinstance(record, dict) else record
+    groups = {}
+    for run in runs:
+        p = run.get("params", {})
+        key = tuple(p[b] for b in by) if isinstance(by, tuple) else p[by]
+        groups.setdefault(key, []).append(np.asarray(run[field], dtype=np.float64))
+    return {key: np.stack(v) for key, v in groups.items()}
