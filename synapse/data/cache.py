@@ -1,0 +1,44 @@
+"""Where downloaded and generated data live, and how files get there safely."""
+import os
+import tempfile
+from pathlib import Path
+
+ENV_DATA_DIR = "SYNAPSE_DATA"
+
+
+def data_dir(cache_dir=None):
+    """``cache_dir``, else $SYNAPSE_DATA, else $XDG_CACHE_HOME/synapse (~/.cache/synapse)."""
+    if cache_dir is None:
+        cache_dir = os.environ.get(ENV_DATA_DIR)
+    if not cache_dir:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        cache_dir = os.path.join(base, "synapse")
+    return Path(cache_dir).expanduser()
+
+
+def subdir(cache_dir, name):
+    """``<data_dir>/<name>``, created."""
+    path = data_dir(cache_dir) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def temp_path(dest):
+    """A fresh hidden temporary file next to ``dest`` (same filesystem, so rename is atomic)."""
+    dest = Path(dest)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    return Path(name)
+
+
+def atomic_write_bytes(dest, data):
+    """Write ``data`` to ``dest`` so that readers see the old file or the whole new one."""
+    tmp = temp_path(dest)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,30 @@
+"""Seeded, stratified splits: every class is cut in the same proportion."""
+import numpy as np
+
+
+def _stratified_indices(y, fraction, seed):
+    """Indices ``(keep, held_out)``; each class gives ``round(fraction * n_c)`` to held_out."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    keep, held = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_held = int(round(fraction * len(idx)))
+        if n_held == 0 or n_held == len(idx):
+            raise ValueError(f"class {c} has {len(idx)} examples: too few to split with fraction {fraction}")
+        held.append(idx[:n_held])
+        keep.append(idx[n_held:])
+    # Shuffle so that neither split is ordered by class.
+    return rng.permutation(np.concatenate(keep)), rng.permutation(np.concatenate(held))
+
+
+def train_val_split(x, y, val_fraction, seed=0):
+    """``(x_tr, y_tr, x_val, y_val)``: a stratified, seeded split of a training set."""
+    tr, val = _stratified_indices(np.asarray(y), val_fraction, seed)
+    return x[tr], y[tr], x[val], y[val]
+
+
+def train_test_split(x, y, test_fraction, seed=0):
+    """``(x_tr, y_tr, x_te, y_te)`` for data that ships without a test split."""
+    return train_val_split(x, y, test_fraction, seed)

@@ -1,0 +1,70 @@
+"""Continual-learning task sequences built from one Dataset."""
+import numpy as np
+
+from .dataset import Task
+
+DIGIT_DATASETS = ("mnist", "mnist-subset", "digits", "mnist-bg")
+SPLIT_GROUPS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+
+
+def _select(x, y, classes):
+    if x is None:
+        return None, None
+    mask = np.isin(y, classes)
+    return x[mask], y[mask]
+
+
+def split_tasks(dataset, groups=SPLIT_GROUPS):
+    """One task per group of classes (split MNIST: 0/1, 2/3, ...).
+
+    Each task keeps only the examples of its classes, with their original
+    labels; ``Task.classes`` lists the output units it trains (multi-head).
+    """
+    word = "digits" if dataset.name in DIGIT_DATASETS else "classes"
+    tasks = []
+    for group in groups:
+        classes = tuple(int(c) for c in group)
+        missing = [c for c in classes if not np.any(dataset.y_train == c)]
+        if missing:
+            raise ValueError(f"{dataset.name} has no training examples of class(es) {missing}")
+        x_tr, y_tr = _select(dataset.x_train, dataset.y_train, classes)
+        x_te, y_te = _select(dataset.x_test, dataset.y_test, classes)
+        x_val, y_val = _select(dataset.x_val, dataset.y_val, classes)
+        name = f"{word} {'/'.join(str(c) for c in classes)}"
+        tasks.append(Task(name, x_tr, y_tr, x_te, y_te, classes, x_val, y_val))
+    return tasks
+
+
+def permutations(n_features, n_tasks, seed=0):
+    """``(n_tasks, n_features)`` pixel orders: row 0 is the identity, the rest seeded."""
+    rng = np.random.default_rng(seed)
+    perms = [np.arange(n_features)]
+    perms += [rng.permutation(n_features) for _ in range(n_tasks - 1)]
+    return np.stack(perms)
+
+
+def permuted_tasks(dataset, n_tasks, seed=0):
+    """Permuted MNIST: task 0 is the data as is, task t applies permutation t to every split."""
+    if n_tasks < 1:
+        raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+    tasks = []
+    for t, perm in enumerate(permutations(dataset.x_train.shape[1], n_tasks, seed)):
+        x_val = None if dataset.x_val is None else dataset.x_val[:, perm]
+        tasks.append(Task(f"permutation {t}", dataset.x_train[:, perm], dataset.y_train,
+                          dataset.x_test[:, perm], dataset.y_test, None, x_val, dataset.y_val,
+                          permutation=perm))
+    return tasks
+
+
+def few_shot(x, y, k, seed=0):
+    """Exactly ``k`` examples of every class in ``y``, drawn with ``seed``, in shuffled order."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < k:
+            raise ValueError(f"class {c} has only {len(idx)} examples, fewer than k={k}")
+        chosen.append(rng.choice(idx, size=k, replace=False))
+    order = rng.permutation(np.concatenate(chosen))
+    return x[order], y[order]
