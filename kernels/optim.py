@@ -7,18 +7,33 @@ Adam in PyTorch's form: with ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` a
 ``eps_t = eps * sqrt(1 - beta2^t)`` (computed on the host),
 ``theta -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)`` becomes
 ``delta = -lr_t * m / (sqrt(v) + eps_t)``.
+
+As in chainer's adam.py, each CUDA body sits above its NumPy twin; host-side scalars
+(``1 - beta1``, ``2 c``) are computed once per step and passed in.
 """
 import numpy as np
 
 from ._dispatch import on_gpu, scratch
+from .cuda import Elementwise
 from .si import penalty_grad, omega_accumulate
+
+ADAM_SCALARS = "T lr_t, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps_t"
+
+ADAM_STEP = Elementwise(
+    "synapse_adam_step", "T g, " + ADAM_SCALARS, "T theta, T m, T v, T delta",
+    """
+    m = beta1 * m + one_minus_beta1 * g;          // m = b1 m + (1 - b1) g
+    v = beta2 * v + one_minus_beta2 * g * g;      // v = b2 v + (1 - b2) g^2
+    delta = -lr_t * m / (sqrt(v) + eps_t);        // the step Adam takes
+    theta += delta;
+    """)
 
 
 def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
     """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  delta = -lr_t m / (sqrt(v) + eps_t);  theta += delta."""
     if on_gpu(theta):
-        from . import cuda
-        return cuda.adam_step(g, lr_t, beta1, beta2, eps_t, theta, m, v, delta)
+        ADAM_STEP(g, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t, theta, m, v, delta)
+        return delta
     tmp = scratch(theta, tmp)
     m *= beta1
     np.multiply(g, 1.0 - beta1, out=tmp)
@@ -35,11 +50,25 @@ def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
     return delta
 
 
+SGD_STEP = Elementwise(
+    "synapse_sgd_step", "T g, T lr, T momentum", "T theta, T buf, T delta",
+    """
+    if (momentum != 0) {
+        buf = momentum * buf + g;                 // heavy ball: buf = mu buf + g
+        delta = -lr * buf;
+    } else {
+        delta = -lr * g;                          // plain SGD leaves buf alone
+    }
+    theta += delta;
+    """)
+
+
 def sgd_step(theta, g, buf, delta, lr, momentum, tmp=None):
     """buf = momentum buf + g;  delta = -lr buf;  theta += delta (PyTorch's heavy-ball form)."""
     if on_gpu(theta):
-        from . import cuda
-        return cuda.sgd_step(g, lr, momentum, theta, buf, delta)
+        buf = scratch(theta, buf)  # untouched when momentum == 0, but CuPy needs an array
+        SGD_STEP(g, lr, momentum, theta, buf, delta)
+        return delta
     if momentum:
         buf *= momentum
         buf += g
@@ -50,6 +79,19 @@ def sgd_step(theta, g, buf, delta, lr, momentum, tmp=None):
     return delta
 
 
+ADAM_SI_STEP = Elementwise(
+    "synapse_adam_si_step", "T g, T Omega, T theta_ref, T two_c, " + ADAM_SCALARS,
+    "T theta, T m, T v, T omega, T delta",
+    """
+    T gt = g + two_c * Omega * (theta - theta_ref);  // Eq. 1: gradient of the surrogate loss
+    m = beta1 * m + one_minus_beta1 * gt;            // Adam on gt
+    v = beta2 * v + one_minus_beta2 * gt * gt;
+    delta = -lr_t * m / (sqrt(v) + eps_t);
+    theta += delta;
+    omega -= g * delta;                              // Eq. 2-3, with the task gradient g
+    """)
+
+
 def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1, beta2, eps_t,
                  tmp=None, tmp2=None):
     """One Adam step on the surrogate loss, then SI's omega from the actual change.
@@ -57,25 +99,40 @@ def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1,
     gt = g + 2 c Omega (theta - theta_ref); Adam on gt; omega += -g * delta.
     ``g`` stays the task gradient without the penalty (the authors' choice, FACTS.md).
     """
-    if on_gpu(theta):
-        from . import cuda
-        return cuda.adam_si_step(g, Omega, theta_ref, c, lr_t, beta1, beta2, eps_t,
-                                 theta, m, v, omega, delta)
-    tmp2 = scratch(theta, tmp2)
-    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=tmp2) if c else g
+    if on_gpu(theta) and Omega is not None:
+        ADAM_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr_t, beta1, 1.0 - beta1, beta2,
+                     1.0 - beta2, eps_t, theta, m, v, omega, delta)
+        return delta
+    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
     adam_step(theta, gt, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=tmp)
     omega_accumulate(omega, g, delta, tmp=tmp)
     return delta
 
 
+SGD_SI_STEP = Elementwise(
+    "synapse_sgd_si_step", "T g, T Omega, T theta_ref, T two_c, T lr, T momentum",
+    "T theta, T buf, T omega, T delta",
+    """
+    T gt = g + two_c * Omega * (theta - theta_ref);  // Eq. 1: gradient of the surrogate loss
+    if (momentum != 0) {
+        buf = momentum * buf + gt;                   // SGD with momentum on gt
+        delta = -lr * buf;
+    } else {
+        delta = -lr * gt;
+    }
+    theta += delta;
+    omega -= g * delta;                              // Eq. 2-3, with the task gradient g
+    """)
+
+
 def sgd_si_step(theta, g, buf, delta, omega, Omega, theta_ref, c, lr, momentum, tmp=None,
                 tmp2=None):
     """SGD (with momentum) on the surrogate loss, then omega += -g * delta."""
-    if on_gpu(theta):
-        from . import cuda
-        return cuda.sgd_si_step(g, Omega, theta_ref, c, lr, momentum, theta, buf, omega, delta)
-    tmp2 = scratch(theta, tmp2)
-    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=tmp2) if c else g
+    if on_gpu(theta) and Omega is not None:
+        buf = scratch(theta, buf)  # untouched when momentum == 0
+        SGD_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr, momentum, theta, buf, omega, delta)
+        return delta
+    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
     sgd_step(theta, gt, buf, delta, lr, momentum)
     omega_accumulate(omega, g, delta, tmp=tmp)
     return delta

@@ -3,10 +3,19 @@
 Symbols follow Zenke, Poole & Ganguli (2017): ``omega`` the running importance,
 ``Omega`` the consolidated importance, ``theta_ref`` the reference weights (theta tilde),
 ``xi`` the damping, ``c`` the strength of the surrogate loss.
+
+Each function is written twice: a fused CUDA body (a module-level spec, launched when the
+arrays are CuPy arrays) and right under it the NumPy twin, the same math as in-place passes.
 """
 import numpy as np
 
 from ._dispatch import on_gpu, scratch
+from .cuda import Elementwise, Reduction
+
+
+OMEGA_ACCUMULATE = Elementwise(
+    "synapse_omega_accumulate", "T g, T delta", "T omega",
+    "omega -= g * delta;  // Eq. 2-3: omega += -g delta")
 
 
 # Eq. 2-3: omega_k += -g_k * delta_k
@@ -17,12 +26,20 @@ def omega_accumulate(omega, g, delta, tmp=None):
     optimizer actually made. Returns ``omega``.
     """
     if on_gpu(omega):
-        from . import cuda
-        return cuda.omega_accumulate(g, delta, omega)
+        OMEGA_ACCUMULATE(g, delta, omega)
+        return omega
     tmp = scratch(omega, tmp)
     np.multiply(g, delta, out=tmp)        # g * delta
     np.subtract(omega, tmp, out=omega)     # omega -= g * delta
     return omega
+
+
+OMEGA_ACCUMULATE_TRAPEZOID = Elementwise(
+    "synapse_omega_accumulate_trapezoid", "T g, T delta", "T omega, T delta_prev",
+    """
+    omega -= g * (delta_prev + delta) / 2;  // Eq. 2-3, trapezoid: -0.5 g(t) (delta(t-1) + delta(t))
+    delta_prev = delta;                     // g(t+1) closes this step on the next call
+    """)
 
 
 # Eq. 2-3, trapezoidal rule: the step t -> t+1 contributes -0.5 (g(t) + g(t+1)) delta(t).
@@ -34,8 +51,8 @@ def omega_accumulate_trapezoid(omega, g, delta_prev, delta, tmp=None):
     ``delta``. Close a run with ``delta=0`` and the gradient at the final weights.
     """
     if on_gpu(omega):
-        from . import cuda
-        return cuda.omega_accumulate_trapezoid(g, delta, omega, delta_prev)
+        OMEGA_ACCUMULATE_TRAPEZOID(g, delta, omega, delta_prev)
+        return omega
     tmp = scratch(omega, tmp)
     np.add(delta_prev, delta, out=tmp)     # delta(t-1) + delta(t)
     tmp *= g
@@ -45,12 +62,17 @@ def omega_accumulate_trapezoid(omega, g, delta_prev, delta, tmp=None):
     return omega
 
 
+PENALTY_GRAD = Elementwise(
+    "synapse_penalty_grad", "T g, T Omega, T theta, T theta_ref, T two_c", "T out",
+    "out = g + two_c * Omega * (theta - theta_ref);  // Eq. 1, gradient")
+
+
 # Eq. 1, gradient: dL~/dtheta = g + 2 c Omega (theta - theta_ref)
 def penalty_grad(g, Omega, theta, theta_ref, c, out):
     """Write the gradient of the surrogate loss into ``out`` (may not alias ``g``)."""
     if on_gpu(g):
-        from . import cuda
-        return cuda.penalty_grad(g, Omega, theta, theta_ref, c, out)
+        PENALTY_GRAD(g, Omega, theta, theta_ref, 2.0 * c, out)
+        return out
     np.subtract(theta, theta_ref, out=out)  # theta - theta_ref
     out *= Omega
     out *= 2.0 * c
@@ -58,15 +80,36 @@ def penalty_grad(g, Omega, theta, theta_ref, c, out):
     return out
 
 
+# Eq. 1, value. No comments inside the strings: CuPy pastes them into expressions and macros.
+PENALTY_VALUE = Reduction(
+    "synapse_penalty_value", "T Omega, T theta, T theta_ref, T c", "T y",
+    map_expr="Omega * (theta - theta_ref) * (theta - theta_ref)",  # Omega_k Delta_k^2
+    reduce_expr="a + b",                                            # sum over k
+    post_map_expr="y = c * a",                                      # times c
+    identity="0")
+
+
 # Eq. 1, value: c * sum_k Omega_k (theta_k - theta_ref_k)^2
 def penalty_value(Omega, theta, theta_ref, c, tmp=None):
     """The surrogate penalty as a 0-d array (no host sync on CuPy)."""
     if on_gpu(Omega):
-        from . import cuda
-        return cuda.penalty_value(Omega, theta, theta_ref, c)
+        return PENALTY_VALUE(Omega, theta, theta_ref, c)
     tmp = scratch(theta, tmp)
-    np.subtract(theta, theta_ref, out=tmp)
-    return c * np.dot(Omega * tmp, tmp)
+    np.subtract(theta, theta_ref, out=tmp)  # Delta
+    tmp *= tmp
+    tmp *= Omega                            # Omega Delta^2
+    return np.asarray(c * tmp.sum(), dtype=tmp.dtype)
+
+
+CONSOLIDATE = Elementwise(
+    "synapse_consolidate", "T theta, T xi", "T Omega, T theta_ref, T omega",
+    """
+    T Delta = theta - theta_ref;                     // Delta, the distance moved in the task
+    T total = Omega + omega / (Delta * Delta + xi);  // Eq. 4: Omega + omega / (Delta^2 + xi)
+    Omega = total < 0 ? (T)0 : total;                // relu; NaN stays NaN, as np.maximum
+    theta_ref = theta;                               // theta tilde <- theta
+    omega = 0;                                       // a new path integral starts
+    """)
 
 
 # Eq. 4: Omega <- relu(Omega + omega / (Delta^2 + xi)), Delta = theta - theta_ref;
@@ -74,8 +117,8 @@ def penalty_value(Omega, theta, theta_ref, c, tmp=None):
 def consolidate(Omega, omega, theta, theta_ref, xi):
     """Consolidate a task's importance into ``Omega`` and reset, all in place."""
     if on_gpu(Omega):
-        from . import cuda
-        return cuda.consolidate(omega, theta, xi, Omega, theta_ref)
+        CONSOLIDATE(theta, xi, Omega, theta_ref, omega)
+        return Omega
     delta = theta - theta_ref                  # Delta
     Omega += omega / (delta * delta + xi)       # omega / (Delta^2 + xi)
     np.maximum(Omega, 0, out=Omega)             # relu of the running total
