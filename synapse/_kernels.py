@@ -1,0 +1,25 @@
+"""Import the fused kernels under their installed name, ``synapse_kernels``.
+
+After ``pip install`` the package ``synapse_kernels`` (source folder ``kernels/``) is on the
+path. In a bare source checkout (``python -m pytest`` from the repo root without installing)
+it is loaded from ``kernels/`` beside this package, under the same name.
+"""
+import importlib.util
+import pathlib
+import sys
+
+try:
+    import synapse_kernels as kernels
+except ModuleNotFoundError:  # a source checkout that was not installed
+    _src = pathlib.Path(__file__).resolve().parent.parent / "kernels" / "__init__.py"
+    if not _src.exists():
+        raise ModuleNotFoundError(
+            "synapse_kernels is not installed and no kernels/ folder was found beside the "
+            "synapse package; reinstall synapse (pip install .)") from None
+    _spec = importlib.util.spec_from_file_location(
+        "synapse_kernels", _src, submodule_search_locations=[str(_src.parent)])
+    kernels = importlib.util.module_from_spec(_spec)
+    sys.modules["synapse_kernels"] = kernels
+    _spec.loader.exec_module(kernels)
+
+__all__ = ["kernels"]

@@ -1,0 +1,80 @@
+"""Softmax cross-entropy, mean over the batch, with an optional set of active output units.
+
+Multi-head split tasks (the authors' split MNIST) share one output layer; during a task only
+its units are active and the other logits are excluded from the softmax, so they get no
+gradient. ``active`` is a sequence of unit indices, or None for all units.
+"""
+import numpy as np
+
+from .backend import asnumpy, get_array_module
+
+
+def _check(logits, labels, active, check=True):
+    """Validate shapes and labels; return (xp, active units, label positions among them).
+
+    With ``check=False`` the label range checks (a host sync each on CuPy) are skipped: the
+    trainer validates a task's labels once, not every step.
+    """
+    xp = get_array_module(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy: logits must be (N, K), got {tuple(logits.shape)}")
+    n, k = logits.shape
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"softmax_cross_entropy: expected {n} labels for logits "
+                         f"{tuple(logits.shape)}, got labels of shape {tuple(labels.shape)}")
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"softmax_cross_entropy: labels must be integers, got {labels.dtype}")
+    units = np.arange(k) if active is None else np.asarray(active, dtype=np.int64)
+    if units.ndim != 1 or units.size == 0 or units.min() < 0 or units.max() >= k or \
+            np.unique(units).size != units.size:
+        raise ValueError(f"softmax_cross_entropy: active units {list(units)} must be distinct "
+                         f"indices in [0, {k})")
+    # position of each label among the active units (-1 where the label is not active)
+    lookup = np.full(k, -1, dtype=np.int64)
+    lookup[units] = np.arange(units.size)
+    lookup = xp.asarray(lookup)
+    if check and n and (int(labels.min()) < 0 or int(labels.max()) >= k):
+        raise ValueError(f"softmax_cross_entropy: labels must be in [0, {k}), got range "
+                         f"[{int(labels.min())}, {int(labels.max())}]")
+    pos = lookup[labels]
+    if check and n and int(pos.min()) < 0:
+        bad = sorted(set(asnumpy(labels).tolist()) - set(units.tolist()))
+        raise ValueError(f"softmax_cross_entropy: labels {bad} are not among the active "
+                         f"units {units.tolist()}")
+    return xp, units, pos
+
+
+def softmax_cross_entropy(logits, labels, active=None, check=True):
+    """Return (loss, g_logits): mean_n -log softmax(z_n)[y_n] over the active units.
+
+    .. math:: L = -\\frac{1}{N}\\sum_n \\log p_{n,y_n}, \\quad
+              p = \\mathrm{softmax}(z_{:,A}), \\quad
+              \\frac{\\partial L}{\\partial z_{:,A}} = \\frac{p - \\mathrm{onehot}(y)}{N}
+
+    The gradient is zero on inactive units. loss is a 0-d array (no host sync on CuPy).
+    """
+    xp, units, pos = _check(logits, labels, active, check)
+    n, k = logits.shape
+    full = units.size == k and (units == np.arange(k)).all()
+    z = logits if full else logits[:, xp.asarray(units)]              # (N, A)
+    z = z - z.max(axis=1, keepdims=True)                               # stable
+    logsumexp = xp.log(xp.exp(z).sum(axis=1))                          # (N,)
+    rows = xp.arange(n)
+    loss = (logsumexp - z[rows, pos]).mean()
+    p = xp.exp(z - logsumexp[:, None])                                 # softmax, (N, A)
+    p[rows, pos] -= 1.0
+    p /= n
+    if full:
+        return loss, p
+    g = xp.zeros_like(logits)
+    g[:, xp.asarray(units)] = p
+    return loss, g
+
+
+def predict_labels(logits, active=None):
+    """Arg-max over the active units, as labels in the full output space."""
+    xp = get_array_module(logits)
+    if active is None:
+        return logits.argmax(axis=1)
+    units = xp.asarray(np.asarray(active, dtype=np.int64))
+    return units[logits[:, units].argmax(axis=1)]

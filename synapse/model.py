@@ -1,0 +1,260 @@
+"""Sequential model over a flat parameter vector, with save/load to .npz (no pickle)."""
+import os
+import tempfile
+
+import numpy as np
+
+from .backend import asnumpy, check_dtype, get_array_module, resolve_device, to_device, xp_for
+from .init import get_initialiser
+from .losses import predict_labels, softmax_cross_entropy
+from .params import ParamStore
+
+
+def check_finite(x, what):
+    """Raise if x holds NaN or Inf (one reduction; a host sync on CuPy)."""
+    xp = get_array_module(x)
+    if not bool(xp.isfinite(x).all()):
+        raise ValueError(f"{what} contains NaN or Inf")
+
+
+class Sequential:
+    """Layers applied in order; parameters live in one ``ParamStore`` (``model.params``).
+
+    Parameter names are ``<kind><index>.<name>``, e.g. ``dense0.W``, ``conv1.b``.
+    Initial weights come from ``numpy.random.default_rng(seed)`` on the host, so a seed gives
+    the same model on every backend. ``dtype`` is float32 for training, float64 for checks.
+    """
+
+    def __init__(self, layers, seed=0, device=None, dtype=np.float32, input_shape=None):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("Sequential: needs at least one layer")
+        self.device = resolve_device(device)
+        self.dtype = check_dtype(dtype)
+        self.seed = seed
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.training = True
+        counts, specs, inits, self.owners = {}, [], {}, []
+        for layer in self.layers:
+            i = counts[layer.kind] = counts.get(layer.kind, -1) + 1
+            layer.name = f"{layer.kind}{i}"
+            names = []
+            for pname, shape, init in layer.param_specs():
+                full = f"{layer.name}.{pname}"
+                specs.append((full, shape))
+                inits[full] = get_initialiser(init, layer.name)
+                names.append(pname)
+            self.owners.append(names)
+        self.params = ParamStore(specs, np, self.dtype)
+        rng = np.random.default_rng(seed)
+        for name in self.params:
+            self.params[name][...] = inits[name](self.params.shapes[name], rng)
+        self.layers[0].needs_gx = False
+        self.frozen = None
+        self.to(self.device)
+
+    # -- parameters -------------------------------------------------------------------
+    @property
+    def xp(self):
+        return self.params.xp
+
+    def _bind(self):
+        for layer, names in zip(self.layers, self.owners):
+            prefix = layer.name + "."
+            layer.bind({n: self.params.values[prefix + n] for n in names},
+                       {n: self.params.grads[prefix + n] for n in names})
+            if hasattr(layer, "rng"):
+                layer.rng = self._layer_rng
+
+    def to(self, device):
+        """Move the model (parameters, gradients, random generator) to 'cpu' or 'cuda'."""
+        self.device = resolve_device(device)
+        self.params.to(self.device)
+        self.reseed(self.seed)
+        if self.frozen is not None:
+            self.frozen = to_device(self.frozen, self.device)
+        self._bind()
+        return self
+
+    def reseed(self, *seed):
+        """Re-seed the layers' generator (dropout) from ints, e.g. ``reseed(seed, task)``."""
+        state = np.random.SeedSequence([int(s) for s in seed] + [1]).generate_state(1)[0]
+        self._layer_rng = xp_for(self.device).random.default_rng(int(state))
+        self._bind()
+
+    def freeze(self, names=None, except_names=None):
+        """Freeze parameters: their gradient is zeroed after every backward pass.
+
+        ``freeze(except_names=["dense2.W", "dense2.b"])`` keeps only the readout trainable
+        (feature extraction). ``freeze([])`` unfreezes everything.
+        """
+        if except_names is not None:
+            names = [n for n in self.params.names if n not in set(except_names)]
+            self.params.mask(except_names)  # validates the names
+        names = list(names or [])
+        self.frozen = None if not names else 1 - self.params.mask(names)
+        return self
+
+    def readout_names(self):
+        """Names of the last parameterised layer's parameters (the readout)."""
+        for layer, names in zip(reversed(self.layers), reversed(self.owners)):
+            if names:
+                return [f"{layer.name}.{n}" for n in names]
+        return []
+
+    # -- forward / backward -----------------------------------------------------------
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def _prepare_input(self, x):
+        xp = self.xp
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(f"model input must be an array, got {type(x).__name__}")
+        if x.dtype.kind != "f":
+            raise TypeError(f"model input must be a float array, got dtype {x.dtype}")
+        if get_array_module(x) is not xp or x.dtype != self.dtype:
+            x = xp.asarray(x, dtype=self.dtype)
+        if self.input_shape is not None and x.ndim == 2 and len(self.input_shape) > 1:
+            x = x.reshape(x.shape[0], *self.input_shape)   # flat images for a CNN
+        return x
+
+    def forward(self, x, train=None):
+        train = self.training if train is None else train
+        x = self._prepare_input(x)
+        for layer in self.layers:
+            x = layer.forward(x, train)
+        return x
+
+    def backward(self, gy):
+        for layer in reversed(self.layers):
+            gy = layer.backward(gy)
+        if self.frozen is not None:
+            self.params.grad *= self.frozen
+        return gy
+
+    def loss_and_grad(self, x, y, active=None, check=True):
+        """Zero the gradients, run forward and backward; return the mean loss (0-d array).
+
+        ``model.params.grad`` then holds dL/dtheta of the task loss.
+        """
+        self.params.zero_grad()
+        logits = self.forward(x, train=self.training)
+        if get_array_module(y) is not self.xp:
+            y = self.xp.asarray(y)
+        loss, g = softmax_cross_entropy(logits, y, active, check=check)
+        self.backward(g)
+        return loss
+
+    def predict(self, x, active=None, batch_size=2048):
+        """Labels (NumPy) predicted in eval mode, arg-max over the active units."""
+        out = []
+        for i in range(0, len(x), batch_size):
+            logits = self.forward(x[i:i + batch_size], train=False)
+            out.append(asnumpy(predict_labels(logits, active)))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def accuracy(self, x, y, active=None, batch_size=2048):
+        if len(x) != len(y):
+            raise ValueError(f"accuracy: {len(x)} inputs but {len(y)} labels")
+        return float((self.predict(x, active, batch_size) == asnumpy(y)).mean())
+
+    # -- persistence --------------------------------------------------------------------
+    def state_dict(self):
+        """Named parameters as NumPy arrays."""
+        return {name: asnumpy(self.params[name]).copy() for name in self.params}
+
+    def load_state_dict(self, state):
+        missing = set(self.params.names) - set(state)
+        extra = set(state) - set(self.params.names)
+        if missing or extra:
+            raise KeyError(f"state does not match the model: missing {sorted(missing)}, "
+                           f"unexpected {sorted(extra)}")
+        for name in self.params:
+            value = np.asarray(state[name])
+            if value.shape != self.params.shapes[name]:
+                raise ValueError(f"parameter {name}: expected shape {self.params.shapes[name]}, "
+                                 f"got {value.shape}")
+            self.params[name][...] = self.xp.asarray(value, dtype=self.dtype)
+        return self
+
+    def save(self, path, extra=None):
+        """Write the parameters (and ``extra`` arrays, e.g. SI state) to .npz, atomically."""
+        arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
+        arrays.update({f"extra/{k}": asnumpy(v) for k, v in (extra or {}).items()})
+        save_npz_atomic(path, arrays)
+
+    def load(self, path):
+        """Load parameters saved by ``save``; returns the ``extra`` arrays as a dict."""
+        with np.load(path, allow_pickle=False) as f:
+            state = {k[6:]: f[k] for k in f.files if k.startswith("param/")}
+            extra = {k[6:]: f[k] for k in f.files if k.startswith("extra/")}
+        self.load_state_dict(state)
+        return extra
+
+    def __repr__(self):
+        rows = "\n".join(f"  {layer.name}: {layer!r}" for layer in self.layers)
+        return (f"Sequential({self.params.size:,} parameters, {self.device}, "
+                f"{self.dtype.name})\n{rows}")
+
+
+def save_npz_atomic(path, arrays):
+    """np.savez to a temporary file in the same folder, then rename over ``path``."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def mlp(sizes, seed=0, device=None, dtype=np.float32, zero_readout=True, init="glorot",
+        activation="relu"):
+    """Dense-ReLU stack, e.g. ``mlp([784, 256, 256, 10])`` (the split-MNIST network).
+
+    ``zero_readout`` starts the output layer at zero, as the authors' code does;
+    ``activation`` is 'relu' or 'tanh'.
+    """
+    from .layers import Dense, ReLU, Tanh
+    acts = {"relu": ReLU, "tanh": Tanh}
+    if activation not in acts:
+        raise ValueError(f"mlp: unknown activation {activation!r}; expected one of {sorted(acts)}")
+    if len(sizes) < 2:
+        raise ValueError(f"mlp: needs at least input and output sizes, got {sizes}")
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(Dense(a, b, init="zeros" if last and zero_readout else init))
+        if not last:
+            layers.append(acts[activation]())
+    return Sequential(layers, seed=seed, device=device, dtype=dtype)
+
+
+def cnn(input_shape=(3, 32, 32), n_classes=10, seed=0, device=None, dtype=np.float32,
+        widths=(32, 32, 64, 64), hidden=512, dropout=(0.25, 0.5), zero_readout=True):
+    """The authors' CIFAR network: conv 32, 32, pool, conv 64, 64, pool, dropout .25,
+    dense 512, dropout .5, readout (FACTS.md)."""
+    from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+    c, h, w = input_shape
+    a, b, d, e = widths
+    layers = [Conv2D(c, a, 3, padding="same"), ReLU(), Conv2D(a, b, 3), ReLU(), MaxPool2D(2),
+              Conv2D(b, d, 3, padding="same"), ReLU(), Conv2D(d, e, 3), ReLU(), MaxPool2D(2),
+              Dropout(dropout[0]), Flatten()]
+    h2, w2 = ((h - 2) // 2 - 2) // 2, ((w - 2) // 2 - 2) // 2
+    if h2 < 1 or w2 < 1:
+        raise ValueError(f"cnn: input {input_shape} is too small for two conv-pool stages")
+    layers += [Dense(e * h2 * w2, hidden), ReLU(), Dropout(dropout[1]),
+               Dense(hidden, n_classes, init="zeros" if zero_readout else "glorot")]
+    return Sequential(layers, seed=seed, device=device, dtype=dtype, input_shape=input_shape)

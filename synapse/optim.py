@@ -1,0 +1,137 @@
+"""Optimizers over the flat parameter vector.
+
+``step(g)`` applies one update and returns ``delta = theta_new - theta_old``, the change it
+actually made (also kept as ``opt.delta``): SI integrates ``-g * delta`` whatever the optimizer.
+The element-wise math lives in ``synapse_kernels`` (a fused CUDA kernel on CuPy, its NumPy twin
+on the CPU). ``step(g, si=state)`` fuses SI's penalty gradient and omega update into the step.
+"""
+import math
+
+import numpy as np
+
+from .backend import asnumpy
+from ._kernels import kernels
+
+
+def _check_positive(owner, **values):
+    for name, value in values.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
+
+
+class Optimizer:
+    """Base: holds the ParamStore and scratch buffers shaped like theta."""
+
+    state_names = ()
+    fuses_si = False     # True where step(g, si=state) fuses SI's penalty and omega update
+
+    def __init__(self, params):
+        self.params = params
+        self.reset()
+
+    def _zeros(self):
+        return self.params.xp.zeros_like(self.params.theta)
+
+    def reset(self):
+        """Forget the optimizer state (the authors reset Adam between split-MNIST tasks)."""
+        self.t = 0
+        self.delta = self._zeros()
+        self._tmp = self._zeros()
+        self._tmp2 = self._zeros()
+        for name in self.state_names:
+            setattr(self, name, self._zeros())
+
+    def state_dict(self):
+        state = {name: asnumpy(getattr(self, name)).copy() for name in self.state_names}
+        state["t"] = np.asarray(self.t)
+        return state
+
+    def load_state_dict(self, state):
+        for name in self.state_names:
+            value = np.asarray(state[name])
+            if value.shape != self.params.theta.shape:
+                raise ValueError(f"{type(self).__name__}: state {name!r} has shape {value.shape}, "
+                                 f"expected {self.params.theta.shape}")
+            setattr(self, name, self.params.xp.asarray(value, dtype=self.params.dtype))
+        self.t = int(state["t"])
+        return self
+
+    def to_device(self):
+        """Re-home the state after the ParamStore moved to another backend."""
+        state = self.state_dict()
+        self.reset()
+        return self.load_state_dict(state)
+
+    def _check_grad(self, g):
+        theta = self.params.theta
+        if g.shape != theta.shape or g.dtype != theta.dtype:
+            raise ValueError(f"{type(self).__name__}.step: gradient of shape {g.shape} and dtype "
+                             f"{g.dtype}, expected {theta.shape} and {theta.dtype}")
+
+
+class SGD(Optimizer):
+    """theta += delta, delta = -lr * buf, buf = momentum * buf + g (PyTorch's form)."""
+
+    state_names = ("buf",)
+    fuses_si = True
+
+    def __init__(self, params, lr=0.01, momentum=0.0):
+        _check_positive("SGD", lr=lr, momentum=momentum)
+        self.lr, self.momentum = float(lr), float(momentum)
+        super().__init__(params)
+
+    def step(self, g, si=None):
+        self._check_grad(g)
+        self.t += 1
+        theta = self.params.theta
+        if si is None:
+            return kernels.sgd_step(theta, g, self.buf, self.delta, self.lr, self.momentum,
+                                    tmp=self._tmp)
+        return kernels.sgd_si_step(theta, g, self.buf, self.delta, si.omega, si.Omega,
+                                   si.theta_ref, si.c, self.lr, self.momentum,
+                                   tmp=self._tmp, tmp2=self._tmp2)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with PyTorch's epsilon placement.
+
+    .. math:: m \\leftarrow \\beta_1 m + (1-\\beta_1) g,\\quad
+              v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2,\\quad
+              \\delta = -\\frac{\\eta}{1-\\beta_1^t}\\,\\frac{m}{\\sqrt{v/(1-\\beta_2^t)}+\\epsilon}
+    """
+
+    state_names = ("m", "v")
+    fuses_si = True
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        _check_positive("Adam", lr=lr, eps=eps)
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError(f"Adam: betas must be in [0, 1), got {beta1}, {beta2}")
+        self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
+        super().__init__(params)
+
+    def _scalars(self):
+        """Host-side bias corrections: lr_t and eps_t of the fused update."""
+        c2 = math.sqrt(1.0 - self.beta2 ** self.t)
+        return self.lr * c2 / (1.0 - self.beta1 ** self.t), self.eps * c2
+
+    def step(self, g, si=None):
+        self._check_grad(g)
+        self.t += 1
+        lr_t, eps_t = self._scalars()
+        theta = self.params.theta
+        if si is None:
+            return kernels.adam_step(theta, g, self.m, self.v, self.delta, lr_t, self.beta1,
+                                     self.beta2, eps_t, tmp=self._tmp)
+        return kernels.adam_si_step(theta, g, self.m, self.v, self.delta, si.omega, si.Omega,
+                                    si.theta_ref, si.c, lr_t, self.beta1, self.beta2, eps_t,
+                                    tmp=self._tmp, tmp2=self._tmp2)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name, params, **kwargs):
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, **kwargs)

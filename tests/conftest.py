@@ -1,0 +1,37 @@
+"""Shared fixtures: every backend test runs on NumPy and, where a GPU is present, on CuPy."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+# Test the checkout itself (kernels/ is found by synapse._kernels when not installed).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import synapse._kernels  # noqa: E402,F401  (registers synapse_kernels from kernels/ if not installed)
+from synapse.backend import cuda_unavailable_reason  # noqa: E402
+
+CUDA_REASON = cuda_unavailable_reason()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "gpu" in item.keywords and CUDA_REASON:
+            item.add_marker(pytest.mark.skip(reason=f"no CUDA GPU: {CUDA_REASON}"))
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request):
+    """'cpu', and 'cuda' where CuPy and a GPU are present (skipped with the reason otherwise)."""
+    return request.param
+
+
+@pytest.fixture
+def xp(device):
+    from synapse.backend import xp_for
+    return xp_for(device)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
