@@ -1,0 +1,100 @@
+"""Synaptic Intelligence (Zenke, Poole & Ganguli 2017), Eq. 1-4.
+
+Per parameter k the method keeps
+  * ``omega`` — the running path integral of this task (Eq. 2-3),
+  * ``Omega`` — the consolidated importance of all previous tasks (Eq. 4),
+  * ``theta_ref`` — the weights at the end of the previous task (theta tilde of Eq. 1).
+
+Every step (``step``):   omega_k += -g_k * delta_k        (Eq. 2-3)
+  with g the gradient of the task loss WITHOUT the penalty and delta the change the optimizer
+  actually made — the authors' code (FACTS.md); any optimizer works.
+The optimizer follows the surrogate loss (Eq. 1):
+  L~ = L + c sum_k Omega_k (theta_k - theta_ref_k)^2,  dL~/dtheta = g + 2 c Omega (theta - theta_ref).
+At a task boundary (``end_task``, Eq. 4):
+  Omega <- relu(Omega + omega / (Delta^2 + xi)), Delta = theta - theta_ref;
+  theta_ref <- theta; omega <- 0.
+"""
+from .base import Method, check_strength, regularised_mask
+from .._kernels import kernels
+from ..backend import to_float
+
+INTEGRATORS = ("first-order", "trapezoid")
+
+
+class SI(Method):
+    """Synaptic Intelligence as a regulariser for any model and optimizer of the engine.
+
+    c           strength of the surrogate loss (Eq. 1); c = 0 is fine-tuning.
+    xi          damping of Eq. 4, bounds Omega where Delta is tiny.
+    integrator  'first-order': omega += -g(t) delta(t), the paper's sum (one multiply-add per
+                step, fused into the optimizer's update). 'trapezoid': omega += -(g(t) +
+                g(t+1))/2 delta(t), exact to second order in the step size for the path
+                integral (one more buffer, delta(t-1), and one more pass per step); the last
+                step's term is closed at the task boundary with the gradient at the final
+                weights (``close_path``).
+    include / exclude  parameter names to regularise (e.g. exclude a multi-head readout).
+    """
+
+    name = "si"
+    state_names = ("omega", "Omega", "theta_ref")
+
+    def __init__(self, c=1.0, xi=1e-3, integrator="first-order", include=None, exclude=None):
+        check_strength("SI", c=c)
+        check_strength("SI", xi=xi)
+        if float(xi) <= 0:
+            raise ValueError(f"SI: xi must be > 0 (it damps 1/Delta^2), got {xi}")
+        if integrator not in INTEGRATORS:
+            raise ValueError(f"SI: unknown integrator {integrator!r}; expected one of {INTEGRATORS}")
+        self.c, self.xi, self.integrator = float(c), float(xi), integrator
+        self.include, self.exclude = include, exclude
+
+    def attach(self, model):
+        super().attach(model)
+        xp, theta = self.params.xp, self.params.theta
+        self.omega = xp.zeros_like(theta)                  # omega_k, this task
+        self.Omega = xp.zeros_like(theta)                  # Omega_k, consolidated
+        self.theta_ref = theta.copy()                      # theta~: weights at the start of task 1
+        self.mask = regularised_mask(self.params, self.include, self.exclude)
+        self.delta_prev = xp.zeros_like(theta)             # trapezoid only: delta(t-1)
+        self._g_total = xp.zeros_like(theta)
+        return self
+
+    def begin_task(self, task_index, task):
+        self.delta_prev.fill(0)
+
+    # Eq. 1 (gradient) and Eq. 2-3, every step
+    def step(self, optimizer, g):
+        if self.integrator == "first-order" and getattr(optimizer, "fuses_si", False):
+            return optimizer.step(g, si=self)              # fused: penalty + update + omega
+        gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
+                                  out=self._g_total) if self.c else g
+        delta = optimizer.step(gt)
+        if self.integrator == "first-order":
+            kernels.omega_accumulate(self.omega, g, delta)
+        else:
+            kernels.omega_accumulate_trapezoid(self.omega, g, self.delta_prev, delta)
+        return delta
+
+    def close_path(self, g_final):
+        """Trapezoid only: add the last half-term -g(t1) delta(t1 - 1) / 2."""
+        if self.integrator == "trapezoid":
+            zero = self.params.xp.zeros_like(g_final)
+            kernels.omega_accumulate_trapezoid(self.omega, g_final, self.delta_prev, zero)
+
+    # Eq. 1 (value)
+    def penalty(self):
+        if not self.c:
+            return 0.0
+        return kernels.penalty_value(self.Omega, self.params.theta, self.theta_ref, self.c)
+
+    # Eq. 4, at the task boundary
+    def end_task(self, task_index, task):
+        kernels.consolidate(self.Omega, self.omega, self.params.theta, self.theta_ref, self.xi)
+        self.Omega *= self.mask                            # unregularised parameters: Omega = 0
+
+    def summary(self):
+        return {"sum_omega": to_float(self.omega.sum())}
+
+    def config(self):
+        return {"method": self.name, "c": self.c, "xi": self.xi, "integrator": self.integrator,
+                "include": self.include, "exclude": self.exclude}
