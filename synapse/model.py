@@ -111,7 +111,7 @@ class Sequential:
         self.training = False
         return self
 
-    def _prepare_input(self, x):
+    def _prepare_input(self, x, check=True):
         xp = self.xp
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"model input must be an array, got {type(x).__name__}")
@@ -119,13 +119,17 @@ class Sequential:
             raise TypeError(f"model input must be a float array, got dtype {x.dtype}")
         if get_array_module(x) is not xp or x.dtype != self.dtype:
             x = xp.asarray(x, dtype=self.dtype)
+        if check:
+            check_finite(x, "model input")
         if self.input_shape is not None and x.ndim == 2 and len(self.input_shape) > 1:
             x = x.reshape(x.shape[0], *self.input_shape)   # flat images for a CNN
         return x
 
-    def forward(self, x, train=None):
+    def forward(self, x, train=None, check=True):
+        """Logits for x. ``check`` rejects NaN/Inf inputs (the trainer checks a task once
+        and then passes False, sparing a pass over every batch)."""
         train = self.training if train is None else train
-        x = self._prepare_input(x)
+        x = self._prepare_input(x, check)
         for layer in self.layers:
             x = layer.forward(x, train)
         return x
@@ -143,7 +147,7 @@ class Sequential:
         ``model.params.grad`` then holds dL/dtheta of the task loss.
         """
         self.params.zero_grad()
-        logits = self.forward(x, train=self.training)
+        logits = self.forward(x, train=self.training, check=check)
         if get_array_module(y) is not self.xp:
             y = self.xp.asarray(y)
         loss, g = softmax_cross_entropy(logits, y, active, check=check)
@@ -152,9 +156,10 @@ class Sequential:
 
     def predict(self, x, active=None, batch_size=2048):
         """Labels (NumPy) predicted in eval mode, arg-max over the active units."""
+        check_finite(x, "model input")
         out = []
         for i in range(0, len(x), batch_size):
-            logits = self.forward(x[i:i + batch_size], train=False)
+            logits = self.forward(x[i:i + batch_size], train=False, check=False)
             out.append(asnumpy(predict_labels(logits, active)))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
@@ -197,7 +202,7 @@ class Sequential:
         return extra
 
     def __repr__(self):
-        rows = "\n".join(f"  {layer.name}: {layer!r}" for layer in self.layers)
+        rows = "\n".join(f"  {layer!r}" for layer in self.layers)
         return (f"Sequential({self.params.size:,} parameters, {self.device}, "
                 f"{self.dtype.name})\n{rows}")
 

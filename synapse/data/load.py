@@ -26,12 +26,15 @@ def load_auto(cache_dir=None, download=True, seed=0, log=print):
 def load_dataset(name="auto", cache_dir=None, download=True, seed=0, log=print, val_fraction=0.0):
     """The dataset called ``name`` (see ``DATASETS``), logged with its source and sizes.
 
+    ``log=None`` silences the messages.
+
     ``seed`` fixes the train/test split of data without an official one (and the
     MNIST-bg build). ``val_fraction > 0`` carves a stratified validation set out
     of the training split (never out of the test split).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+    log = log or (lambda message: None)
     auto = functools.partial(load_auto, cache_dir, download, seed, log)
     loaders = {
         "auto": auto,

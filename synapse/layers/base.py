@@ -52,7 +52,9 @@ class Layer:
                                  f"got input shape {tuple(x.shape)}")
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.describe()})"
+        name = getattr(self, "name", None)
+        prefix = f"{name} " if name else ""
+        return f"{prefix}{type(self).__name__}({self.describe()})"
 
     def describe(self):
         return ""
