@@ -89,8 +89,14 @@ class History:
 
 def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=0,
                 reset_optimizer=True, checkpoint_dir=None, resume=False, log=None,
-                progress=True):
+                progress=True, on_task_start=None, on_task_end=None):
     """Learn ``tasks`` in order; returns a History with the accuracy matrix R.
+
+    epochs          an int, or one int per task (e.g. a long pretraining, then a short task).
+    on_task_start   ``f(i, model)`` before task i's first epoch (e.g. freeze layers for
+                    feature extraction); called again for that task when a run resumes.
+    on_task_end     ``f(i, history)`` after task i is evaluated and checkpointed (a test can
+                    raise here to simulate a run killed after task i).
 
     checkpoint_dir  after every task, model, optimizer and method state and the history so far
                     are written there atomically; with ``resume=True`` a run continues after
@@ -98,7 +104,10 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
     A NaN/Inf loss raises DivergenceError naming the task and epoch; the last checkpoint (from
     the previous task boundary) is left untouched.
     """
-    if int(epochs) < 1 or int(batch_size) < 1:
+    per_task = list(epochs) if isinstance(epochs, (list, tuple)) else [epochs] * len(tasks)
+    if len(per_task) != len(tasks):
+        raise ValueError(f"{len(per_task)} epoch counts for {len(tasks)} tasks")
+    if min(int(e) for e in per_task) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     n_out = model.layers[-1].out_features if hasattr(model.layers[-1], "out_features") else None
     for task in tasks:
@@ -109,7 +118,9 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
         first, history = load_checkpoint(checkpoint_dir, model, method, optimizer)
         _log(log, f"resumed from {checkpoint_dir}: {first} of {len(tasks)} tasks done")
     for i in range(first, len(tasks)):
-        task, started = tasks[i], time.perf_counter()
+        task, started, epochs = tasks[i], time.perf_counter(), int(per_task[i])
+        if on_task_start is not None:
+            on_task_start(i, model)
         if reset_optimizer:
             optimizer.reset()
         model.reseed(seed, i)
@@ -122,8 +133,7 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
                 if not (np.isfinite(loss) and np.isfinite(pen)):
                     raise DivergenceError(
                         f"training diverged on task {i + 1} ({task.name!r}), epoch {epoch + 1}: "
-                        f"loss={loss}, penalty={pen}; the last good checkpoint is "
-                        f"{checkpoint_dir or '(none: no checkpoint_dir given)'}")
+                        f"loss={loss}, penalty={pen}; " + _last_good(checkpoint_dir, i))
                 record = {"task": i, "epoch": epoch, "loss": loss, "penalty": pen}
                 record.update(method.summary())
                 history.epochs.append(record)
@@ -141,7 +151,18 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
                   f"{seen.mean():.4f} ({history.task_seconds[-1]:.1f} s)")
         if checkpoint_dir:
             save_checkpoint(checkpoint_dir, i + 1, history, model, method, optimizer)
+        if on_task_end is not None:
+            on_task_end(i, history)
     return history
+
+
+def _last_good(checkpoint_dir, task_index):
+    if not checkpoint_dir:
+        return "no checkpoint kept (no checkpoint_dir given)"
+    if task_index == 0:
+        return f"nothing to keep yet (no task finished); checkpoints go to {checkpoint_dir}"
+    return (f"the last good checkpoint (after task {task_index}) is untouched in "
+            f"{checkpoint_dir}")
 
 
 def _log(log, message):

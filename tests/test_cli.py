@@ -1,0 +1,82 @@
+"""The ``synapse`` command: help for every subcommand, argparse errors for impossible values,
+and a tiny run end to end (then resumed)."""
+import pytest
+
+from synapse.backend import cuda_unavailable_reason
+from synapse.cli import EXPERIMENTS, main
+from synapse.experiments.results import load_results
+
+TINY = ["--data", "digits", "--seeds", "1", "--epochs", "1", "--set", "hidden=[8]",
+        "--no-progress"]
+
+
+def exit_code(argv, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    out = capsys.readouterr()
+    return err.value.code, out.out + out.err
+
+
+@pytest.mark.parametrize("argv", [["--help"]] + [[name, "--help"] for name in EXPERIMENTS]
+                         + [["info", "--help"]])
+def test_help(argv, capsys):
+    code, text = exit_code(argv, capsys)
+    assert code == 0 and "usage: synapse" in text
+    if len(argv) == 2 and argv[0] in EXPERIMENTS:
+        assert "--profile" in text and "quick:" in text and "paper:" in text
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--c", "-1"], "--c"), (["--c", "0,x"], "--c"), (["--xi", "0"], "--xi"),
+    (["--xi", "-1e-3"], "--xi"), (["--epochs", "0"], "--epochs"), (["--seeds", "-2"], "--seeds"),
+    (["--method", "nope"], "--method"), (["--data", "imagenet"], "--data"),
+    (["--device", "tpu"], "--device"), (["--lr", "0"], "--lr"), (["--bogus"], "--bogus"),
+    (["--set", "no_such_key=1"], "no_such_key"), (["--set", "batch_size=0"], "batch"),
+])
+def test_impossible_values_exit_2_naming_the_option(args, option, capsys, tmp_path):
+    code, text = exit_code(["split-mnist", "--out", str(tmp_path / "x")] + args, capsys)
+    assert code == 2 and option in text and "error" in text
+    assert not (tmp_path / "x" / "results.json").exists()
+
+
+@pytest.mark.skipif(cuda_unavailable_reason() is None, reason="CUDA is available here")
+def test_cuda_unavailable_is_a_clear_error(capsys):
+    code, text = exit_code(["split-mnist", "--device", "cuda"], capsys)
+    assert code == 2 and "--device cuda" in text and cuda_unavailable_reason()[:20] in text
+
+
+def test_tiny_run_end_to_end_then_resume(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["split-mnist", "--out", str(out), "--c", "0,1"] + TINY) == 0
+    printed = capsys.readouterr().out
+    assert "c=1 (SI)" in printed and "ACC" in printed
+    first = load_results(out)
+    assert (out / "split_mnist.png").exists() and len(first["runs"]) == 2
+    assert main(["split-mnist", "--resume", str(out), "--c", "0,1"] + TINY) == 0
+    again = load_results(out)
+    assert [r["R"] for r in again["runs"]] == [r["R"] for r in first["runs"]]
+    code, text = exit_code(["split-mnist", "--resume", str(out), "--epochs", "2"], capsys)
+    assert code == 2 and "--epochs" in text
+
+
+def test_methods_repeatable_and_comma_separated(tmp_path, capsys):
+    out = tmp_path / "m"
+    argv = ["split-mnist", "--out", str(out), "--c", "1", "--method", "si,finetune",
+            "--method", "l2=0.5"] + TINY
+    assert main(argv) == 0
+    labels = {r["label"] for r in load_results(out)["runs"]}
+    assert labels == {"c=1 (SI)", "fine-tuning", "L2 (c=0.5)"}
+
+
+def test_divergence_exits_1_with_task_and_epoch(tmp_path, capsys):
+    import numpy as np
+    with np.errstate(all="ignore"):
+        code = main(["split-mnist", "--out", str(tmp_path / "d"), "--c", "1", "--lr", "1e20"]
+                    + TINY)
+    assert code == 1 and "task 1" in capsys.readouterr().err
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "CUDA" in text and "mnist-subset" in text
