@@ -1,9 +1,7 @@
 """Sequential model over a flat parameter vector, with save/load to .npz (no pickle)."""
-import os
-import tempfile
-
 import numpy as np
 
+from .fileio import save_npz_atomic
 from .backend import asnumpy, check_dtype, get_array_module, resolve_device, to_device, xp_for
 from .init import get_initialiser
 from .losses import predict_labels, softmax_cross_entropy
@@ -205,24 +203,6 @@ class Sequential:
         rows = "\n".join(f"  {layer!r}" for layer in self.layers)
         return (f"Sequential({self.params.size:,} parameters, {self.device}, "
                 f"{self.dtype.name})\n{rows}")
-
-
-def save_npz_atomic(path, arrays):
-    """np.savez to a temporary file in the same folder, then rename over ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def mlp(sizes, seed=0, device=None, dtype=np.float32, zero_readout=True, init="glorot",

@@ -15,7 +15,8 @@ import time
 import numpy as np
 
 from .backend import asnumpy, to_float
-from .model import check_finite, save_npz_atomic
+from .fileio import save_npz_atomic
+from .model import check_finite
 from .progress import Progress
 
 

@@ -1,6 +1,5 @@
 """Every layer's backward pass against central finite differences, in float64."""
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from synapse.gradcheck import check_layer, numerical_grad

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from synapse.backend import resolve_device
-from synapse.layers import Conv2D, Dense, ReLU
+from synapse.layers import Conv2D, Dense
 from synapse.methods import SI, make_method
 from synapse.model import Sequential, cnn, mlp
 from synapse.optim import SGD, Adam, make_optimizer

@@ -29,16 +29,3 @@ def temp_path(dest):
     fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     os.close(fd)
     return Path(name)
-
-
-def atomic_write_bytes(dest, data):
-    """Write ``data`` to ``dest`` so that readers see the old file or the whole new one."""
-    tmp = temp_path(dest)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)

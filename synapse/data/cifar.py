@@ -14,7 +14,8 @@ import tarfile
 
 import numpy as np
 
-from .cache import atomic_write_bytes, subdir
+from ..fileio import atomic_write_bytes
+from .cache import subdir
 from .dataset import Dataset
 from .download import ChecksumError, DownloadError, fetch
 

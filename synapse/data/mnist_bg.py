@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import atomic_write_bytes, subdir
+from ..fileio import atomic_write_bytes
+from .cache import subdir
 from .dataset import Dataset
 from .splits import train_val_split
 

@@ -16,9 +16,10 @@ import math
 import os
 import pathlib
 import platform
-import tempfile
 
 import numpy as np
+
+from ..fileio import atomic_write_bytes
 
 __all__ = [
     "RESULTS_NAME",
@@ -79,47 +80,6 @@ class JSONEncoder(json.JSONEncoder):
 
     def default(self, o):
         return to_jsonable(o)
-
-
-def _fsync_dir(folder):
-    """Make the rename itself durable; not possible (nor needed) on every platform."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` (bytes) to ``path`` atomically; the old file stays intact on any failure.
-
-    Creates missing parent folders. Keeps the permission bits of a file it replaces (0o644 for a
-    new one). Returns the path as a ``pathlib.Path``.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
 
 
 def atomic_write_json(path, obj, indent=2):
