@@ -28,6 +28,7 @@ import numpy as np
 from synapse.backend import DEVICES, cuda_unavailable_reason
 from synapse.metrics import mean_sem, summarize
 from synapse.methods import METHODS, make_method
+from synapse.model import mlp
 from synapse.optim import make_optimizer
 from synapse.train import train_tasks
 
@@ -212,6 +213,29 @@ def fit(config, model, tasks, method, seed, run_dir=None, resume=False, progress
                            batch_size=config["batch_size"], seed=seed,
                            reset_optimizer=config["reset_optimizer"], checkpoint_dir=run_dir,
                            resume=resume, progress=progress, **hooks)
+
+
+def run_folder(root, seed, method, c, resume):
+    """(folder of one run or None, its saved record if it already finished and we resume)."""
+    run_dir = None if root is None else str(pathlib.Path(root) / run_name(seed, method, c))
+    return run_dir, (finished_run(run_dir) if resume else None)
+
+
+def continual_job(config, seed, method, c, build_tasks, root=None, resume=False,
+                  progress=False, on_task_end=None):
+    """ONE continual-learning run: a fresh MLP learns ``build_tasks(dataset, seed)`` in order."""
+    run_dir, done = run_folder(root, seed, method, c, resume)
+    if done is not None:
+        return done
+    started = time.perf_counter()
+    ds = cached_dataset(config["data"], config["data_seed"])
+    tasks = build_tasks(ds, seed)
+    model = mlp([ds.x_train.shape[1], *config["hidden"], ds.n_classes], seed=seed,
+                device=config["device"])
+    history = fit(config, model, tasks, make_run_method(config, method, c), seed, run_dir,
+                  resume, progress, on_task_end=on_task_end)
+    record = run_record(seed, method, c, history, started, {"tasks": [t.name for t in tasks]})
+    return save_run(run_dir, record)
 
 
 def finished_run(run_dir):

@@ -7,15 +7,12 @@ permutations (and initial weights); the data split is fixed by ``data_seed``.
     from synapse.experiments import permuted_mnist
     results = permuted_mnist.run(profile="quick", c=[0, 0.1, 1])
 """
-import pathlib
 import sys
-import time
 
 import numpy as np
 
 from synapse.data import permuted_tasks
 from synapse.metrics import mean_sem, mean_seen_accuracy
-from synapse.model import mlp
 
 from . import common
 
@@ -46,20 +43,10 @@ def data_info(config):
 
 def job(config, seed, method, c, root=None, resume=False, progress=False, on_task_end=None):
     """ONE run: a fresh network learns ``n_tasks`` permutations in order; returns its record."""
-    run_dir = None if root is None else str(pathlib.Path(root) / common.run_name(seed, method, c))
-    done = common.finished_run(run_dir) if resume else None
-    if done is not None:
-        return done
-    started = time.perf_counter()
-    ds = common.cached_dataset(config["data"], config["data_seed"])
-    tasks = permuted_tasks(ds, config["n_tasks"], seed=seed)
-    model = mlp([ds.x_train.shape[1], *config["hidden"], ds.n_classes], seed=seed,
-                device=config["device"])
-    method_obj = common.make_run_method(config, method, c)
-    history = common.fit(config, model, tasks, method_obj, seed, run_dir, resume, progress,
-                         on_task_end=on_task_end)
-    record = common.run_record(seed, method, c, history, started)
-    return common.save_run(run_dir, record)
+    return common.continual_job(
+        config, seed, method, c,
+        lambda ds, run_seed: permuted_tasks(ds, config["n_tasks"], seed=run_seed),
+        root, resume, progress, on_task_end)
 
 
 def report(config, runs, data_info):

@@ -8,15 +8,12 @@ held-out test split (the authors' notebook evaluated on the training set).
     from synapse.experiments import split_mnist
     results = split_mnist.run(profile="quick", seeds=3, c=[0, 1])
 """
-import pathlib
 import sys
-import time
 
 import numpy as np
 
 from synapse.data import split_tasks
 from synapse.metrics import mean_sem, mean_seen_accuracy
-from synapse.model import mlp
 
 from . import common
 
@@ -44,21 +41,8 @@ def data_info(config):
 
 def job(config, seed, method, c, root=None, resume=False, progress=False, on_task_end=None):
     """ONE run: a fresh network learns the five tasks in order; returns its record (R, ...)."""
-    run_dir = None if root is None else str(pathlib.Path(root) / common.run_name(seed, method, c))
-    done = common.finished_run(run_dir) if resume else None
-    if done is not None:
-        return done
-    started = time.perf_counter()
-    ds = common.cached_dataset(config["data"], config["data_seed"])
-    tasks = split_tasks(ds)
-    model = mlp([ds.x_train.shape[1], *config["hidden"], ds.n_classes], seed=seed,
-                device=config["device"])
-    method_obj = common.make_run_method(config, method, c)
-    history = common.fit(config, model, tasks, method_obj, seed, run_dir, resume, progress,
-                         on_task_end=on_task_end)
-    record = common.run_record(seed, method, c, history, started,
-                               {"tasks": [t.name for t in tasks]})
-    return common.save_run(run_dir, record)
+    return common.continual_job(config, seed, method, c, lambda ds, _seed: split_tasks(ds),
+                                root, resume, progress, on_task_end)
 
 
 def report(config, runs, data_info):

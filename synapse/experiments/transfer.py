@@ -19,7 +19,6 @@ The reported number is accuracy on a VALIDATION split (never the test split), me
 seeds; the seed picks the initial weights, the minibatch order and the few labelled examples.
 """
 import functools
-import pathlib
 import sys
 import time
 from types import SimpleNamespace
@@ -115,8 +114,7 @@ def make_model(config, input_shape, n_features, seed):
 
 def job(config, seed, method, c, root=None, resume=False, progress=False, on_task_end=None):
     """ONE run: pretrain (unless from scratch), then the few-shot task; returns its record."""
-    run_dir = None if root is None else str(pathlib.Path(root) / common.run_name(seed, method, c))
-    done = common.finished_run(run_dir) if resume else None
+    run_dir, done = common.run_folder(root, seed, method, c, resume)
     if done is not None:
         return done
     started = time.perf_counter()
