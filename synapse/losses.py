@@ -4,13 +4,16 @@ Multi-head split tasks (the authors' split MNIST) share one output layer; during
 its units are active and the other logits are excluded from the softmax, so they get no
 gradient. ``active`` is a sequence of unit indices, or None for all units.
 """
+import functools
+
 import numpy as np
 
 from .backend import asnumpy, get_array_module
 
 
 def _check(logits, labels, active, check=True):
-    """Validate shapes and labels; return (xp, active units, label positions among them).
+    """Validate shapes and labels; return (xp, active units on the host and on the device,
+    each label's position among them).
 
     With ``check=False`` the label range checks (a host sync each on CuPy) are skipped: the
     trainer validates a task's labels once, not every step.
@@ -24,15 +27,7 @@ def _check(logits, labels, active, check=True):
                          f"{tuple(logits.shape)}, got labels of shape {tuple(labels.shape)}")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"softmax_cross_entropy: labels must be integers, got {labels.dtype}")
-    units = np.arange(k) if active is None else np.asarray(active, dtype=np.int64)
-    if units.ndim != 1 or units.size == 0 or units.min() < 0 or units.max() >= k or \
-            np.unique(units).size != units.size:
-        raise ValueError(f"softmax_cross_entropy: active units {list(units)} must be distinct "
-                         f"indices in [0, {k})")
-    # position of each label among the active units (-1 where the label is not active)
-    lookup = np.full(k, -1, dtype=np.int64)
-    lookup[units] = np.arange(units.size)
-    lookup = xp.asarray(lookup)
+    units, units_dev, lookup = _active_units(xp, active, k)
     if check and n and (int(labels.min()) < 0 or int(labels.max()) >= k):
         raise ValueError(f"softmax_cross_entropy: labels must be in [0, {k}), got range "
                          f"[{int(labels.min())}, {int(labels.max())}]")
@@ -41,7 +36,27 @@ def _check(logits, labels, active, check=True):
         bad = sorted(set(asnumpy(labels).tolist()) - set(units.tolist()))
         raise ValueError(f"softmax_cross_entropy: labels {bad} are not among the active "
                          f"units {units.tolist()}")
-    return xp, units, pos
+    return xp, units, units_dev, pos
+
+
+@functools.lru_cache(maxsize=64)
+def _units_on(xp, active, k):
+    """Validated active units, on the host and the device, and each label's position among
+    them (-1 where inactive). Cached: a training loop asks for the same few sets every step,
+    and on CuPy this spares a host-to-device copy per step."""
+    units = np.arange(k) if active is None else np.asarray(active, dtype=np.int64)
+    if units.ndim != 1 or units.size == 0 or units.min() < 0 or units.max() >= k or \
+            np.unique(units).size != units.size:
+        raise ValueError(f"softmax_cross_entropy: active units {list(units)} must be distinct "
+                         f"indices in [0, {k})")
+    lookup = np.full(k, -1, dtype=np.int64)
+    lookup[units] = np.arange(units.size)
+    return units, xp.asarray(units), xp.asarray(lookup)
+
+
+def _active_units(xp, active, k):
+    key = None if active is None else tuple(int(u) for u in np.asarray(active).reshape(-1))
+    return _units_on(xp, key, k)
 
 
 def softmax_cross_entropy(logits, labels, active=None, check=True):
@@ -53,10 +68,10 @@ def softmax_cross_entropy(logits, labels, active=None, check=True):
 
     The gradient is zero on inactive units. loss is a 0-d array (no host sync on CuPy).
     """
-    xp, units, pos = _check(logits, labels, active, check)
+    xp, units, units_dev, pos = _check(logits, labels, active, check)
     n, k = logits.shape
     full = units.size == k and (units == np.arange(k)).all()
-    z = logits if full else logits[:, xp.asarray(units)]              # (N, A)
+    z = logits if full else logits[:, units_dev]                       # (N, A)
     z = z - z.max(axis=1, keepdims=True)                               # stable
     logsumexp = xp.log(xp.exp(z).sum(axis=1))                          # (N,)
     rows = xp.arange(n)
@@ -67,7 +82,7 @@ def softmax_cross_entropy(logits, labels, active=None, check=True):
     if full:
         return loss, p
     g = xp.zeros_like(logits)
-    g[:, xp.asarray(units)] = p
+    g[:, units_dev] = p
     return loss, g
 
 

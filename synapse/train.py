@@ -50,21 +50,19 @@ def evaluate(model, tasks, batch_size=2048):
     return [model.accuracy(t.x_test, t.y_test, t.classes, batch_size) for t in tasks]
 
 
-def train_epoch(model, method, optimizer, task, batch_size, rng):
-    """One pass over the task's training set; returns (mean loss, mean penalty) as floats."""
+def train_epoch(model, method, optimizer, x, y, classes, batch_size, rng):
+    """One pass over a task's training set (x, y already on the model's device); returns
+    (mean loss, penalty at the end) as floats: the only host syncs of the epoch."""
     xp = model.xp
-    n = len(task.x_train)
-    order = rng.permutation(n)
-    x_dev = xp.asarray(task.x_train, dtype=model.dtype)      # on the device for the whole epoch
-    y_dev = xp.asarray(task.y_train)
-    order_dev = xp.asarray(order)
+    n = len(x)
+    order = xp.asarray(rng.permutation(n))
     loss_sum = xp.zeros((), dtype=model.dtype)
     model.train()
     batches = 0
     for start in range(0, n, batch_size):
-        idx = order_dev[start:start + batch_size]
-        loss_sum += model.loss_and_grad(x_dev[idx], y_dev[idx], task.classes, check=False)
-        method.step(optimizer, model.params.grad)
+        idx = order[start:start + batch_size]
+        loss_sum += model.loss_and_grad(x[idx], y[idx], classes, check=False)
+        method.step(optimizer, model.params.grad)       # g: the task gradient, no penalty
         batches += 1
     return to_float(loss_sum) / batches, to_float(method.penalty())
 
@@ -126,11 +124,14 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
             optimizer.reset()
         model.reseed(seed, i)
         method.begin_task(i, task)
+        x = model.xp.asarray(task.x_train, dtype=model.dtype)   # on the device for the task
+        y = model.xp.asarray(task.y_train)
         with Progress(total=epochs, desc=f"task {i + 1}/{len(tasks)} {task.name}",
                       enabled=progress) as bar:
             for epoch in range(epochs):
                 rng = np.random.default_rng([seed, i, epoch])
-                loss, pen = train_epoch(model, method, optimizer, task, batch_size, rng)
+                loss, pen = train_epoch(model, method, optimizer, x, y, task.classes,
+                                        batch_size, rng)
                 if not (np.isfinite(loss) and np.isfinite(pen)):
                     raise DivergenceError(
                         f"training diverged on task {i + 1} ({task.name!r}), epoch {epoch + 1}: "
