@@ -53,12 +53,17 @@ class QuadraticPenalty(Method):
         raise NotImplementedError
 
     def combine(self, importance):
-        """Add a task's importance with anchor theta (exact sum of per-task quadratics)."""
-        theta = self.params.theta
+        """Add a task's importance with anchor theta (exact sum of per-task quadratics).
+
+        theta_ref moves toward theta by the new task's share of the importance, written as
+        ``theta_ref + w (theta - theta_ref)`` so that a weight that did not move keeps its
+        anchor bit for bit (a rounding-level offset would give Adam a spurious direction).
+        """
+        xp, theta = self.params.xp, self.params.theta
         total = self.Omega + importance
-        safe = self.params.xp.where(total > 0, total, 1)
-        new_ref = (self.Omega * self.theta_ref + importance * theta) / safe
-        new_ref = self.params.xp.where(total > 0, new_ref, theta)
+        share = importance / xp.where(total > 0, total, 1)               # w in [0, 1]
+        new_ref = xp.where(self.Omega > 0, self.theta_ref + share * (theta - self.theta_ref),
+                           theta)
         self.offset = self.offset + (self.Omega * self.theta_ref ** 2).sum() \
             + (importance * theta ** 2).sum() - (total * new_ref ** 2).sum()
         self.Omega, self.theta_ref = total, new_ref
