@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 # Test the checkout itself (kernels/ is found by synapse._kernels when not installed).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -12,6 +13,12 @@ import synapse._kernels  # noqa: E402,F401  (registers synapse_kernels from kern
 from synapse.backend import cuda_unavailable_reason  # noqa: E402
 
 CUDA_REASON = cuda_unavailable_reason()
+
+# In CI the property tests draw the same examples every run (a red CI is then reproducible);
+# locally they explore new ones each time. Either way a failure prints its example.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(config, items):

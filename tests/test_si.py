@@ -77,14 +77,20 @@ def test_path_integral_trapezoid_converges_quadratically(seed, sizes, n):
 @settings(max_examples=5, **SETTINGS)
 @given(seed=st.integers(0, 10_000))
 def test_path_integral_with_actual_deltas(optimizer, lrs, duration, seed):
-    """Momentum and Adam: with the optimizer's actual change delta the identity still holds;
-    the first-order error still shrinks ~linearly, the trapezoid error is far smaller."""
+    """Momentum and Adam: with the optimizer's actual change delta the identity still holds.
+
+    The first-order error still shrinks at first order; its observed order p (over two
+    halvings of lr) is not exactly 1 because these optimizers' paths themselves change with lr
+    (their moment averages run over a fixed number of steps), so p is only bracketed. The
+    trapezoid error is far smaller."""
     kw = dict(seed=seed, sizes=[4, 6, 3], n=12)
     first = errors(optimizer, lrs, duration, "first-order", **kw)
     trap = errors(optimizer, lrs, duration, "trapezoid", **kw)
     (e1, d), (e2, _), (e3, _) = first
     assume(d > 1e-2)
-    assert 1.5 < e1 / e2 < 2.6 and 1.5 < e2 / e3 < 2.6, (e1, e2, e3)
+    assert e1 > e2 > e3, (e1, e2, e3)
+    order = np.log2(e1 / e3) / 2
+    assert 0.8 < order < 1.7, (order, e1, e2, e3)
     assert e3 / d < 0.05
     assert trap[-1][0] < e3 / 20
 
