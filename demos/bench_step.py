@@ -21,15 +21,27 @@ from synapse.optim import Adam
 SIZES = [784, 256, 256, 10]
 
 
+def batches(x, y):
+    """Cycle through a pool of different minibatches, as training does. (One batch repeated
+    leaves some units dead for good; their Adam moments then decay into float32 denormals,
+    which are slow on x86 and would skew the timing.)"""
+    i = 0
+    while True:
+        yield x[i], y[i]
+        i = (i + 1) % len(x)
+
+
 def synapse_step(method, x, y, omega_init=0.1):
     model = mlp(SIZES, seed=0)
     opt = Adam(model.params, lr=1e-3)
     method.attach(model)
     if hasattr(method, "Omega"):       # a task boundary has passed: the penalty is live
         method.Omega[...] = omega_init
+    data = batches(x, y)
 
     def step():
-        model.loss_and_grad(x, y, check=False)
+        xb, yb = next(data)
+        model.loss_and_grad(xb, yb, check=False)
         method.step(opt, model.params.grad)
     return step, model
 
@@ -49,18 +61,20 @@ def torch_steps(x, y):
     net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
                               torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    data = batches([torch.from_numpy(b) for b in x], [torch.from_numpy(b) for b in y])
     params = list(net.parameters())
     omega = [torch.zeros_like(p) for p in params]
     Omega = [torch.full_like(p, 0.1) for p in params]
     ref = [p.detach().clone() for p in params]
 
     def plain():
+        tx, ty = next(data)
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(tx), ty).backward()
         opt.step()
 
     def si():   # the textbook PyTorch SI: task grad, penalty via autograd, omega from the change
+        tx, ty = next(data)
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(net(tx), ty)
         loss.backward(retain_graph=False)
@@ -117,8 +131,8 @@ def main(argv=None):
     y_task = rng.integers(0, 10, args.fisher_samples)
     fisher_s = ewc_fisher_seconds(x_task, y_task, args.fisher_samples)
     for batch in args.batch:
-        x = rng.random((batch, 784)).astype(np.float32)
-        y = rng.integers(0, 10, batch)
+        x = rng.random((32, batch, 784)).astype(np.float32)    # a pool of 32 minibatches
+        y = rng.integers(0, 10, (32, batch))
         fns = {"synapse plain": synapse_step(Method(), x, y)[0],
                "synapse SI": synapse_step(SI(c=1.0, xi=1e-3), x, y)[0],
                "synapse EWC": synapse_step(EWC(c=100.0), x, y)[0]}
