@@ -175,17 +175,23 @@ def report(config, runs, data_info):
     return {"summary": summary, "plot": plot, "figure": figure, "table": text}
 
 
-def _protocol(name, paper, quick, datasets, figure):
-    return SimpleNamespace(EXPERIMENT=name, PROFILES={"paper": paper, "quick": quick},
+def _protocol(name, doc, paper, quick, datasets, figure):
+    return SimpleNamespace(__doc__=doc, EXPERIMENT=name, PROFILES={"paper": paper, "quick": quick},
                            METHODS=METHODS, DATASETS=datasets, FIGURE=figure,
                            data_info=data_info, job=job, report=report)
 
 
-MNIST_BG = _protocol("transfer-mnist-bg", MNIST_BG_PAPER,
+MNIST_BG = _protocol("transfer-mnist-bg",
+                     "Compared: SI, feature extraction (readout only), fine-tuning, from scratch; "
+                     "MNIST-bg validation accuracy, mean and SEM over seeds.",
+                     MNIST_BG_PAPER,
                      # 784-256-256-10, 5 pretraining epochs, 30 on the small task: ~1 min.
                      dict(MNIST_BG_PAPER, pretrain_epochs=5, epochs=30),
                      ("auto", "mnist", "mnist-subset", "digits"), "transfer_mnist_bg")
-CIFAR = _protocol("transfer-cifar", CIFAR_PAPER,
+CIFAR = _protocol("transfer-cifar",
+                  "Compared: SI, feature extraction (readout only), fine-tuning, from scratch; "
+                  "8-vs-9 validation accuracy, mean and SEM over seeds.",
+                  CIFAR_PAPER,
                   # a narrower CNN, 4,000 pretraining images, 2 + 20 epochs: minutes on a CPU.
                   dict(CIFAR_PAPER, widths=[16, 16, 32, 32], hidden=[128], batch_size=64,
                        pretrain_examples=4000, pretrain_epochs=2, epochs=20),
