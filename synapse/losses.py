@@ -73,10 +73,11 @@ def softmax_cross_entropy(logits, labels, active=None, check=True):
     full = units.size == k and (units == np.arange(k)).all()
     z = logits if full else logits[:, units_dev]                       # (N, A)
     z = z - z.max(axis=1, keepdims=True)                               # stable
-    logsumexp = xp.log(xp.exp(z).sum(axis=1))                          # (N,)
+    p = xp.exp(z)
+    total = p.sum(axis=1)                                              # (N,)
     rows = xp.arange(n)
-    loss = (logsumexp - z[rows, pos]).mean()
-    p = xp.exp(z - logsumexp[:, None])                                 # softmax, (N, A)
+    loss = (xp.log(total) - z[rows, pos]).mean()                       # logsumexp - z_y
+    p /= total[:, None]                                                # softmax, (N, A)
     p[rows, pos] -= 1.0
     p /= n
     if full:
