@@ -56,8 +56,14 @@ class SI(Method):
         self.theta_ref = theta.copy()                      # theta~: weights at the start of task 1
         self.mask = regularised_mask(self.params, self.include, self.exclude)
         self.delta_prev = xp.zeros_like(theta)             # trapezoid only: delta(t-1)
-        self._g_total = xp.zeros_like(theta)
+        self._g_total = xp.zeros_like(theta)               # scratch: g + penalty gradient
+        self._tmp = xp.zeros_like(theta)                   # scratch of the omega update
         return self
+
+    @property
+    def closes_path(self):
+        """True where the trainer must hand ``close_path`` the gradient at a task's end."""
+        return self.integrator == "trapezoid"
 
     def begin_task(self, task_index, task):
         self.delta_prev.fill(0)
@@ -70,16 +76,18 @@ class SI(Method):
                                   out=self._g_total) if self.c else g
         delta = optimizer.step(gt)
         if self.integrator == "first-order":
-            kernels.omega_accumulate(self.omega, g, delta)
+            kernels.omega_accumulate(self.omega, g, delta, tmp=self._tmp)
         else:
-            kernels.omega_accumulate_trapezoid(self.omega, g, self.delta_prev, delta)
+            kernels.omega_accumulate_trapezoid(self.omega, g, self.delta_prev, delta,
+                                               tmp=self._tmp)
         return delta
 
     def close_path(self, g_final):
         """Trapezoid only: add the last half-term -g(t1) delta(t1 - 1) / 2."""
-        if self.integrator == "trapezoid":
+        if self.closes_path:
             zero = self.params.xp.zeros_like(g_final)
-            kernels.omega_accumulate_trapezoid(self.omega, g_final, self.delta_prev, zero)
+            kernels.omega_accumulate_trapezoid(self.omega, g_final, self.delta_prev, zero,
+                                               tmp=self._tmp)
 
     # Eq. 1 (value)
     def penalty(self):
