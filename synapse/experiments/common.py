@@ -208,7 +208,7 @@ def fit(config, model, tasks, method, seed, run_dir=None, resume=False, progress
     """Train ``model`` on ``tasks`` with the config's optimizer; returns the History."""
     optimizer = make_optimizer(config["optimizer"], model.params, lr=config["lr"])
     with blas_threads(config.get("blas_threads", 1)):
-            return train_tasks(model, tasks, method, optimizer,
+        return train_tasks(model, tasks, method, optimizer,
                            epochs=config["epochs"] if epochs is None else epochs,
                            batch_size=config["batch_size"], seed=seed,
                            reset_optimizer=config["reset_optimizer"], checkpoint_dir=run_dir,
