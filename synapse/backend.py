@@ -56,14 +56,6 @@ def get_array_module(*arrays):
     return np
 
 
-def device_of(x):
-    return "cuda" if get_array_module(x) is not np else "cpu"
-
-
-def is_cupy(xp):
-    return xp is not np
-
-
 def to_device(x, device):
     """Copy (or pass through) an array to 'cpu' or 'cuda'."""
     xp = xp_for(device)

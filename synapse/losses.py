@@ -13,7 +13,7 @@ from .backend import asnumpy, get_array_module
 
 def _check(logits, labels, active, check=True):
     """Validate shapes and labels; return (xp, active units on the host and on the device,
-    each label's position among them).
+    each label's position among them, whether all units are active).
 
     With ``check=False`` the label range checks (a host sync each on CuPy) are skipped: the
     trainer validates a task's labels once, not every step.
@@ -27,7 +27,7 @@ def _check(logits, labels, active, check=True):
                          f"{tuple(logits.shape)}, got labels of shape {tuple(labels.shape)}")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"softmax_cross_entropy: labels must be integers, got {labels.dtype}")
-    units, units_dev, lookup = _active_units(xp, active, k)
+    units, units_dev, lookup, full = _active_units(xp, active, k)
     if check and n and (int(labels.min()) < 0 or int(labels.max()) >= k):
         raise ValueError(f"softmax_cross_entropy: labels must be in [0, {k}), got range "
                          f"[{int(labels.min())}, {int(labels.max())}]")
@@ -36,14 +36,14 @@ def _check(logits, labels, active, check=True):
         bad = sorted(set(asnumpy(labels).tolist()) - set(units.tolist()))
         raise ValueError(f"softmax_cross_entropy: labels {bad} are not among the active "
                          f"units {units.tolist()}")
-    return xp, units, units_dev, pos
+    return xp, units, units_dev, pos, full
 
 
 @functools.lru_cache(maxsize=64)
 def _units_on(xp, active, k):
-    """Validated active units, on the host and the device, and each label's position among
-    them (-1 where inactive). Cached: a training loop asks for the same few sets every step,
-    and on CuPy this spares a host-to-device copy per step."""
+    """Validated active units, on the host and the device, each label's position among them
+    (-1 where inactive), and whether they are all units in order. Cached: a training loop asks
+    for the same few sets every step, and on CuPy this spares a host-to-device copy per step."""
     units = np.arange(k) if active is None else np.asarray(active, dtype=np.int64)
     if units.ndim != 1 or units.size == 0 or units.min() < 0 or units.max() >= k or \
             np.unique(units).size != units.size:
@@ -51,7 +51,8 @@ def _units_on(xp, active, k):
                          f"indices in [0, {k})")
     lookup = np.full(k, -1, dtype=np.int64)
     lookup[units] = np.arange(units.size)
-    return units, xp.asarray(units), xp.asarray(lookup)
+    full = units.size == k and bool((units == np.arange(k)).all())
+    return units, xp.asarray(units), xp.asarray(lookup), full
 
 
 def _active_units(xp, active, k):
@@ -68,9 +69,8 @@ def softmax_cross_entropy(logits, labels, active=None, check=True):
 
     The gradient is zero on inactive units. loss is a 0-d array (no host sync on CuPy).
     """
-    xp, units, units_dev, pos = _check(logits, labels, active, check)
-    n, k = logits.shape
-    full = units.size == k and (units == np.arange(k)).all()
+    xp, units, units_dev, pos, full = _check(logits, labels, active, check)
+    n = logits.shape[0]
     z = logits if full else logits[:, units_dev]                       # (N, A)
     z = z - z.max(axis=1, keepdims=True)                               # stable
     p = xp.exp(z)

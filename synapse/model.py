@@ -1,18 +1,12 @@
 """Sequential model over a flat parameter vector, with save/load to .npz (no pickle)."""
 import numpy as np
 
+from .checks import check_finite
 from .fileio import save_npz_atomic
 from .backend import asnumpy, check_dtype, get_array_module, resolve_device, to_device, xp_for
 from .init import get_initialiser
 from .losses import predict_labels, softmax_cross_entropy
 from .params import ParamStore
-
-
-def check_finite(x, what):
-    """Raise if x holds NaN or Inf (one reduction; a host sync on CuPy)."""
-    xp = get_array_module(x)
-    if not bool(xp.isfinite(x).all()):
-        raise ValueError(f"{what} contains NaN or Inf")
 
 
 class Sequential:

@@ -10,13 +10,8 @@ import math
 import numpy as np
 
 from .backend import asnumpy
+from .checks import check_nonnegative
 from ._kernels import kernels
-
-
-def _check_positive(owner, **values):
-    for name, value in values.items():
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
 
 
 class Optimizer:
@@ -76,7 +71,7 @@ class SGD(Optimizer):
     fuses_si = True
 
     def __init__(self, params, lr=0.01, momentum=0.0):
-        _check_positive("SGD", lr=lr, momentum=momentum)
+        check_nonnegative("SGD", lr=lr, momentum=momentum)
         self.lr, self.momentum = float(lr), float(momentum)
         super().__init__(params)
 
@@ -104,7 +99,7 @@ class Adam(Optimizer):
     fuses_si = True
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        _check_positive("Adam", lr=lr, eps=eps)
+        check_nonnegative("Adam", lr=lr, eps=eps)
         if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
             raise ValueError(f"Adam: betas must be in [0, 1), got {beta1}, {beta2}")
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)

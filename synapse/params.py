@@ -71,7 +71,3 @@ class ParamStore:
         """Move theta and grad to 'cpu' or 'cuda'; views are rebuilt, names kept."""
         self._allocate(to_device(self.theta, device), to_device(self.grad, device))
         return self
-
-    def astype(self, dtype):
-        self._allocate(self.theta.astype(dtype), self.grad.astype(dtype))
-        return self

@@ -16,7 +16,7 @@ import numpy as np
 
 from .backend import asnumpy, to_float
 from .fileio import save_npz_atomic
-from .model import check_finite
+from .checks import check_finite
 from .progress import Progress
 
 
@@ -140,7 +140,7 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
                 record.update(method.summary())
                 history.epochs.append(record)
                 bar.update(1, loss=loss)
-        if getattr(method, "closes_path", False):         # trapezoid: g at the final weights
+        if method.closes_path:                              # trapezoid: g at the final weights
             model.train()
             n = min(len(task.x_train), batch_size)
             model.loss_and_grad(task.x_train[:n], task.y_train[:n], task.classes)

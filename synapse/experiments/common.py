@@ -166,15 +166,11 @@ def run_name(seed, method, c):
 
 
 # -- one run ----------------------------------------------------------------------------
-def quiet(_message):
-    pass
-
-
 @functools.lru_cache(maxsize=4)
 def cached_dataset(name, data_seed, val_fraction=0.0):
     """Each worker process loads a dataset once, silently (the parent logs it)."""
     from synapse.data import load_dataset
-    return load_dataset(name, seed=data_seed, log=quiet, val_fraction=val_fraction)
+    return load_dataset(name, seed=data_seed, log=None, val_fraction=val_fraction)
 
 
 def announce(ds):

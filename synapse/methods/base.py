@@ -15,6 +15,7 @@ class Method:
 
     name = "finetune"
     state_names = ()          # flat per-parameter arrays saved in checkpoints
+    closes_path = False       # True: the trainer hands close_path the gradient at a task's end
 
     def attach(self, model):
         """Allocate per-parameter state on the model's backend. Called once, before task 1."""
@@ -32,6 +33,9 @@ class Method:
     def penalty(self):
         """The penalty's value at the current weights (a 0-d array, or 0.0)."""
         return 0.0
+
+    def close_path(self, g_final):
+        pass
 
     def end_task(self, task_index, task):
         pass
@@ -57,17 +61,6 @@ class Method:
                                  f"expected {expected}")
             setattr(self, name, xp.asarray(value, dtype=self.params.dtype))
         return self
-
-
-def check_strength(owner, **values):
-    """Reject negative, NaN or infinite hyper-parameters by name."""
-    for key, value in values.items():
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{owner}: {key} must be a number, got {value!r}") from None
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{owner}: {key} must be a finite number >= 0, got {value}")
 
 
 def regularised_mask(params, include=None, exclude=None):

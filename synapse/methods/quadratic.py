@@ -10,7 +10,8 @@ lambda Omega (theta - theta_ref) exactly, and its value differs by a constant (k
 """
 import numpy as np
 
-from .base import Method, check_strength, regularised_mask
+from .base import Method, regularised_mask
+from ..checks import check_nonnegative
 from .._kernels import kernels
 from ..backend import asnumpy
 from ..losses import softmax_cross_entropy
@@ -22,7 +23,7 @@ class QuadraticPenalty(Method):
     state_names = ("Omega", "theta_ref", "offset")
 
     def __init__(self, c=1.0, include=None, exclude=None):
-        check_strength(type(self).__name__, c=c)
+        check_nonnegative(type(self).__name__, c=c)
         self.c, self.include, self.exclude = float(c), include, exclude
 
     def attach(self, model):
@@ -51,6 +52,12 @@ class QuadraticPenalty(Method):
     def importance(self, task):
         """This task's importance of each parameter (flat, >= 0)."""
         raise NotImplementedError
+
+    def sample(self, task, n):
+        """Up to n training examples of the task, the same ones for a given seed and task
+        size, and the generator that drew them."""
+        rng = np.random.default_rng([self.seed, len(task.x_train)])
+        return rng.permutation(len(task.x_train))[:n], rng
 
     def combine(self, importance):
         """Add a task's importance with anchor theta (exact sum of per-task quadratics).
@@ -129,8 +136,7 @@ class EWC(QuadraticPenalty):
         self.fisher, self.fisher_samples, self.seed = fisher, int(fisher_samples), seed
 
     def importance(self, task):
-        rng = np.random.default_rng([self.seed, len(task.x_train)])
-        idx = rng.permutation(len(task.x_train))[:self.fisher_samples]
+        idx, rng = self.sample(task, self.fisher_samples)
         F = self.params.xp.zeros_like(self.params.theta)
         for g in per_example_grads(self.model, task.x_train[idx], task.y_train[idx],
                                    task.classes, self.fisher, rng):
@@ -148,7 +154,7 @@ class OnlineEWC(EWC):
 
     def __init__(self, c=100.0, gamma=1.0, **kwargs):
         super().__init__(c, **kwargs)
-        check_strength("OnlineEWC", gamma=gamma)
+        check_nonnegative("OnlineEWC", gamma=gamma)
         self.gamma = float(gamma)
 
     def end_task(self, task_index, task):
@@ -171,8 +177,7 @@ class MAS(QuadraticPenalty):
 
     def importance(self, task):
         model, xp = self.model, self.params.xp
-        rng = np.random.default_rng([self.seed, len(task.x_train)])
-        idx = rng.permutation(len(task.x_train))[:self.samples]
+        idx, _ = self.sample(task, self.samples)
         total = xp.zeros_like(self.params.theta)
         keep = None
         for n in idx:

@@ -14,7 +14,8 @@ At a task boundary (``end_task``, Eq. 4):
   Omega <- relu(Omega + omega / (Delta^2 + xi)), Delta = theta - theta_ref;
   theta_ref <- theta; omega <- 0.
 """
-from .base import Method, check_strength, regularised_mask
+from .base import Method, regularised_mask
+from ..checks import check_nonnegative
 from .._kernels import kernels
 from ..backend import to_float
 
@@ -39,8 +40,8 @@ class SI(Method):
     state_names = ("omega", "Omega", "theta_ref")
 
     def __init__(self, c=1.0, xi=1e-3, integrator="first-order", include=None, exclude=None):
-        check_strength("SI", c=c)
-        check_strength("SI", xi=xi)
+        check_nonnegative("SI", c=c)
+        check_nonnegative("SI", xi=xi)
         if float(xi) <= 0:
             raise ValueError(f"SI: xi must be > 0 (it damps 1/Delta^2), got {xi}")
         if integrator not in INTEGRATORS:
@@ -55,18 +56,19 @@ class SI(Method):
         self.Omega = xp.zeros_like(theta)                  # Omega_k, consolidated
         self.theta_ref = theta.copy()                      # theta~: weights at the start of task 1
         self.mask = regularised_mask(self.params, self.include, self.exclude)
-        self.delta_prev = xp.zeros_like(theta)             # trapezoid only: delta(t-1)
+        self.delta_prev = xp.zeros_like(theta) if self.closes_path else None  # delta(t-1)
         self._g_total = xp.zeros_like(theta)               # scratch: g + penalty gradient
         self._tmp = xp.zeros_like(theta)                   # scratch of the omega update
         return self
 
     @property
     def closes_path(self):
-        """True where the trainer must hand ``close_path`` the gradient at a task's end."""
+        """The trapezoid needs the gradient at a task's end to close its last step."""
         return self.integrator == "trapezoid"
 
     def begin_task(self, task_index, task):
-        self.delta_prev.fill(0)
+        if self.closes_path:
+            self.delta_prev.fill(0)
 
     # Eq. 1 (gradient) and Eq. 2-3, every step
     def step(self, optimizer, g):
