@@ -425,7 +425,7 @@ CASES = {
                          dict(c=0.5, **ADAM)),
     "adam_si_step/first_task": Case(
         "adam_si_step", dict(theta="normal", g="normal", m="normal", v="positive",
-                             delta="fresh", omega="normal", Omega="none", theta_ref="none"),
+                             delta="fresh", omega="normal", Omega="normal", theta_ref="normal"),
         dict(c=0.0, **ADAM)),
     "sgd_si_step": Case("sgd_si_step", dict(theta="normal", g="normal", buf="normal",
                                             delta="fresh", **SI_ARRAYS),

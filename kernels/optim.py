@@ -99,7 +99,7 @@ def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1,
     gt = g + 2 c Omega (theta - theta_ref); Adam on gt; omega += -g * delta.
     ``g`` stays the task gradient without the penalty (the authors' choice, FACTS.md).
     """
-    if on_gpu(theta) and Omega is not None:
+    if on_gpu(theta):
         ADAM_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr_t, beta1, 1.0 - beta1, beta2,
                      1.0 - beta2, eps_t, theta, m, v, omega, delta)
         return delta
@@ -128,7 +128,7 @@ SGD_SI_STEP = Elementwise(
 def sgd_si_step(theta, g, buf, delta, omega, Omega, theta_ref, c, lr, momentum, tmp=None,
                 tmp2=None):
     """SGD (with momentum) on the surrogate loss, then omega += -g * delta."""
-    if on_gpu(theta) and Omega is not None:
+    if on_gpu(theta):
         buf = scratch(theta, buf)  # untouched when momentum == 0
         SGD_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr, momentum, theta, buf, omega, delta)
         return delta

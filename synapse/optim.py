@@ -3,7 +3,8 @@
 ``step(g)`` applies one update and returns ``delta = theta_new - theta_old``, the change it
 actually made (also kept as ``opt.delta``): SI integrates ``-g * delta`` whatever the optimizer.
 The element-wise math lives in ``synapse_kernels`` (a fused CUDA kernel on CuPy, its NumPy twin
-on the CPU). ``step(g, si=state)`` fuses SI's penalty gradient and omega update into the step.
+on the CPU). ``step_si(g, omega, Omega, theta_ref, c)`` is the same update on SI's surrogate
+loss, with the penalty gradient and the omega update fused into it (one pass, one kernel).
 """
 import math
 
@@ -18,7 +19,7 @@ class Optimizer:
     """Base: holds the ParamStore and scratch buffers shaped like theta."""
 
     state_names = ()
-    fuses_si = False     # True where step(g, si=state) fuses SI's penalty and omega update
+    fuses_si = False     # True where step_si fuses SI's penalty and omega update
 
     def __init__(self, params):
         self.params = params
@@ -75,15 +76,18 @@ class SGD(Optimizer):
         self.lr, self.momentum = float(lr), float(momentum)
         super().__init__(params)
 
-    def step(self, g, si=None):
+    def step(self, g):
         self._check_grad(g)
         self.t += 1
-        theta = self.params.theta
-        if si is None:
-            return kernels.sgd_step(theta, g, self.buf, self.delta, self.lr, self.momentum,
-                                    tmp=self._tmp)
-        return kernels.sgd_si_step(theta, g, self.buf, self.delta, si.omega, si.Omega,
-                                   si.theta_ref, si.c, self.lr, self.momentum,
+        return kernels.sgd_step(self.params.theta, g, self.buf, self.delta, self.lr,
+                                self.momentum, tmp=self._tmp)
+
+    def step_si(self, g, omega, Omega, theta_ref, c):
+        """SGD on g + 2 c Omega (theta - theta_ref) (Eq. 1); then omega += -g * delta."""
+        self._check_grad(g)
+        self.t += 1
+        return kernels.sgd_si_step(self.params.theta, g, self.buf, self.delta, omega, Omega,
+                                   theta_ref, c, self.lr, self.momentum,
                                    tmp=self._tmp, tmp2=self._tmp2)
 
 
@@ -110,16 +114,20 @@ class Adam(Optimizer):
         c2 = math.sqrt(1.0 - self.beta2 ** self.t)
         return self.lr * c2 / (1.0 - self.beta1 ** self.t), self.eps * c2
 
-    def step(self, g, si=None):
+    def step(self, g):
         self._check_grad(g)
         self.t += 1
         lr_t, eps_t = self._scalars()
-        theta = self.params.theta
-        if si is None:
-            return kernels.adam_step(theta, g, self.m, self.v, self.delta, lr_t, self.beta1,
-                                     self.beta2, eps_t, tmp=self._tmp)
-        return kernels.adam_si_step(theta, g, self.m, self.v, self.delta, si.omega, si.Omega,
-                                    si.theta_ref, si.c, lr_t, self.beta1, self.beta2, eps_t,
+        return kernels.adam_step(self.params.theta, g, self.m, self.v, self.delta, lr_t,
+                                 self.beta1, self.beta2, eps_t, tmp=self._tmp)
+
+    def step_si(self, g, omega, Omega, theta_ref, c):
+        """Adam on g + 2 c Omega (theta - theta_ref) (Eq. 1); then omega += -g * delta."""
+        self._check_grad(g)
+        self.t += 1
+        lr_t, eps_t = self._scalars()
+        return kernels.adam_si_step(self.params.theta, g, self.m, self.v, self.delta, omega,
+                                    Omega, theta_ref, c, lr_t, self.beta1, self.beta2, eps_t,
                                     tmp=self._tmp, tmp2=self._tmp2)
 
 

@@ -7,7 +7,8 @@
 """
 from .cache import ENV_DATA_DIR, data_dir
 from .cifar import load_cifar10
-from .dataset import Dataset, Task
+from .dataset import Dataset
+from .task import Task
 from .download import ChecksumError, DownloadError, fetch, file_digest
 from .idx import IDXError, read_idx, read_idx_images, read_idx_labels, read_idx_pair, write_idx
 from .load import DATASETS, load_auto, load_dataset

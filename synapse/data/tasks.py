@@ -1,7 +1,7 @@
 """Continual-learning task sequences built from one Dataset."""
 import numpy as np
 
-from .dataset import Task
+from .task import Task
 
 DIGIT_DATASETS = ("mnist", "mnist-subset", "digits", "mnist-bg")
 SPLIT_GROUPS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))

@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from synapse.backend import DEVICES, cuda_unavailable_reason
+from synapse.errors import ConfigError
 from synapse.metrics import mean_sem, summarize
 from synapse.methods import METHODS, make_method
 from synapse.model import mlp
@@ -37,12 +38,6 @@ from .results import atomic_write_json, create_run_dir, run_metadata
 REGULARISERS = tuple(m for m in METHODS if m not in ("si", "finetune"))
 
 
-class ConfigError(ValueError):
-    """An impossible setting; ``option`` names the setting (``c``, ``epochs``, ...)."""
-
-    def __init__(self, option, message):
-        super().__init__(f"{option}: {message}")
-        self.option, self.detail = option, message
 
 
 # -- configuration ----------------------------------------------------------------------

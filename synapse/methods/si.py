@@ -73,7 +73,10 @@ class SI(Method):
     # Eq. 1 (gradient) and Eq. 2-3, every step
     def step(self, optimizer, g):
         if self.integrator == "first-order" and getattr(optimizer, "fuses_si", False):
-            return optimizer.step(g, si=self)              # fused: penalty + update + omega
+            # The default path: penalty gradient + the optimizer's update + omega in one pass
+            # (kernels/optim.py: adam_si_step, sgd_si_step); the lines below are the same math
+            # unfused, taken by the trapezoid and by optimizers without a fused step.
+            return optimizer.step_si(g, self.omega, self.Omega, self.theta_ref, self.c)
         gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
                                   out=self._g_total) if self.c else g
         delta = optimizer.step(gt)
