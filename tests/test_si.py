@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st, HealthCheck
+from hypothesis import assume, event, example, given, settings, strategies as st, HealthCheck
 
 from synapse.backend import asnumpy
 from synapse.gradcheck import numerical_grad
@@ -46,41 +46,87 @@ def errors(optimizer, lrs, duration, integrator, signs=None, **kw):
     return out
 
 
-def halving_ratio(e2, e3, e4):
-    """e(lr) / e(lr/2) extrapolated to lr -> 0: 2^p for an integrator of order p.
+EPS = np.finfo(np.float64).eps
 
-    With e = A lr^p (1 + k lr + ...), successive ratios approach 2^p linearly in lr, so the
-    Richardson step 2 r(lr/2) - r(lr) removes the leading correction (visible where the
-    higher-order terms are large on a particular path)."""
-    return 2 * (e3 / e4) - e2 / e3
+
+def extrapolated_ratios(lr0, duration, integrator, levels, **kw):
+    """Yield (lr, signed error, Richardson ratio R, roundoff floor) as lr halves from lr0.
+
+    Signed errors e(lr) = sum(omega) - (L(t0) - L(t1)) = lr^p (a + b lr + O(lr^2)) give halving
+    ratios r(lr) = e(lr) / e(lr/2) = 2^p (1 + b lr / (2a) + O(lr^2)); the Richardson step
+    R = 2 r(lr/2) - r(lr) = 2^p + O(lr^2) removes the linear correction. R is None until three
+    step sizes are in. The floor is the float64 rounding of the sum of lr^-1 terms of size
+    |sum(omega)| (random-walk estimate): errors near it carry no order."""
+    es = []
+    for i in range(levels):
+        lr = lr0 / 2 ** i
+        total, decrease = path_integral("sgd", lr, duration, integrator, **kw)
+        es.append(total - decrease)
+        ratio = None if i < 2 else 2 * es[-2] / es[-1] - es[-3] / es[-2]
+        floor = EPS * np.sqrt(duration / lr) * (abs(total) + 1.0)
+        yield lr, es[-1], decrease, ratio, floor
+
+
+def observed_order(integrator, lr0=0.04, duration=1.0, levels=10, **kw):
+    """Halve lr until the extrapolated ratio R is in its asymptotic regime; return the evidence.
+
+    The leading coefficient a of the error is an integral along the path (for the first-order
+    sum 1/2 int g^T H g dt) and can nearly cancel; then b lr outweighs a at the usual step sizes
+    and no fixed set of step sizes shows the order (the old test's seed 441 example: R = 4.69
+    at lr = 0.01, 4.28 at lr = 0.005, -> 4). So this halves lr until the regime is reached, a
+    condition checked on the data: the successive changes D of R shrink at least twofold twice
+    in a row (R = 2^p + O(lr^2) makes them shrink fourfold), or R has settled (|D| < 1e-3 2^p
+    twice). From there the rest of the sequence moves R by at most sum_k |D| 2^-k = |D|, so
+    2^p lies within 2 |D| (+ 5% for the O(lr^3) terms) of the last R. Returns a dict with the
+    last R and D, the errors, or ``reason`` when the regime was not reached above the
+    roundoff floor (the example carries no evidence either way)."""
+    ratios, changes, errors = [], [], []
+    for lr, e, decrease, ratio, floor in extrapolated_ratios(lr0, duration, integrator, levels,
+                                                             **kw):
+        errors.append(e)
+        if abs(e) < 1e3 * floor:
+            return dict(reason="roundoff", lr=lr, errors=errors)
+        if ratio is None:
+            continue
+        ratios.append(ratio)
+        if len(ratios) >= 2:
+            changes.append(ratios[-1] - ratios[-2])
+        if len(changes) >= 3:
+            d3, d2, d1 = (abs(d) for d in changes[-3:])
+            settled = 1e-3 * 2 ** ORDERS[integrator][0]
+            if (d2 <= d3 / 2 and d1 <= d2 / 2) or (d1 < settled and d2 < settled):
+                return dict(R=ratios[-1], D=changes[-1], lr=lr, error=e, decrease=decrease,
+                            errors=errors)
+    return dict(reason="no asymptotic regime within the halvings", lr=lr, errors=errors)
 
 
 net = dict(seed=st.integers(0, 10_000), sizes=st.sampled_from([[3, 4, 2], [4, 6, 3], [5, 3, 3, 2]]),
            n=st.integers(4, 16))
 
 
-# integrator: (halving ratio 2^p allowed, smallest visible error / decrease, final error bound)
-ORDERS = {"first-order": ((1.7, 2.3), 1e-4, 0.05),     # p = 1: halving lr halves the error
-          "trapezoid": ((3.4, 4.6), 1e-7, 1e-3)}       # p = 2: halving lr quarters it
+# integrator: (order p, final error bound relative to the loss decrease)
+ORDERS = {"first-order": (1, 0.05),      # halving lr halves the error
+          "trapezoid": (2, 1e-3)}        # halving lr quarters it
 
 
 @pytest.mark.parametrize("integrator", sorted(ORDERS))
 @settings(max_examples=EXAMPLES, **SETTINGS)
 @given(**net)
+@example(seed=441, sizes=[4, 6, 3], n=7)       # leading term nearly cancelled (the old flake)
 def test_path_integral_converges_at_the_integrators_order(integrator, seed, sizes, n):
     """Plain gradient descent: sum(omega) = L(t0) - L(t1) + O(lr^p), p = 1 for the paper's
-    first-order sum and p = 2 for the trapezoid."""
-    (low, high), visible, final = ORDERS[integrator]
-    signs = []
-    (e1, d), (e2, _), (e3, _), (e4, _) = errors("sgd", [0.02, 0.01, 0.005, 0.0025], 1.0,
-                                                integrator, signs, seed=seed, sizes=sizes, n=n)
-    # the loss moved, and the leading error term did not cancel out along this path (it can,
-    # e.g. where the curvature g^T H g changes sign; then the error changes sign between step
-    # sizes, higher orders dominate and no order is visible)
-    assume(d > 1e-2 and len(set(signs)) == 1 and e1 > visible * d)
-    assert e1 > e2 > e3 > e4, (e1, e2, e3, e4)
-    assert low < halving_ratio(e2, e3, e4) < high, (e1, e2, e3, e4)
-    assert e4 / d < final
+    first-order sum and p = 2 for the trapezoid; the order is read off where the error's
+    expansion has reached its asymptotic regime (see ``observed_order``).
+
+    Checked over 3,000 random examples per integrator (``env -u CI SI_EXAMPLES=3000``)."""
+    p, final = ORDERS[integrator]
+    found = observed_order(integrator, seed=seed, sizes=sizes, n=n)
+    event(found.get("reason", f"regime reached at lr = {found['lr']:g}"))
+    assume("reason" not in found)                  # errors at float64 rounding: no order to see
+    assume(found["decrease"] > 1e-2)               # the loss moved
+    R, D = found["R"], found["D"]
+    assert abs(R - 2 ** p) <= 2 * abs(D) + 0.05 * 2 ** p, found
+    assert abs(found["error"]) / found["decrease"] < final, found
 
 
 @pytest.mark.parametrize("optimizer,lrs,duration", [("momentum", [0.01, 0.005, 0.0025], 0.5),
