@@ -65,6 +65,6 @@ def launch_on_cupy(spec, *args):
     return compiled(spec)(*args)
 
 
-# Who runs a spec. The CPU harness (``_harness.emulate_gpu``) swaps in a launcher that
+# Who runs a spec. The CPU harness (``tests/kernel_harness.py``, ``emulate_gpu``) swaps in a launcher that
 # runs the very same bodies compiled with g++, so the GPU branch is exercised without a GPU.
 _launcher = launch_on_cupy

@@ -8,11 +8,13 @@ Adam in PyTorch's form: with ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` a
 ``theta -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)`` becomes
 ``delta = -lr_t * m / (sqrt(v) + eps_t)``.
 
-As in chainer's adam.py, each CUDA body sits above its NumPy twin; host-side scalars
-(``1 - beta1``, ``2 c``) are computed once per step and passed in.
+As in chainer's adam.py, each CUDA body sits above its NumPy twin, with the same body as a
+fused CPU loop (numba, ``cpu.py``) between them; host-side scalars (``1 - beta1``, ``2 c``)
+are computed once per step and passed in.
 """
 import numpy as np
 
+from . import cpu
 from ._dispatch import on_gpu, scratch
 from .cuda import Elementwise
 from .si import penalty_grad, omega_accumulate
@@ -29,10 +31,23 @@ ADAM_STEP = Elementwise(
     """)
 
 
+@cpu.loop
+def adam_step_loop(theta, m, v, delta, g, lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                   eps_t):
+    for i in range(theta.size):
+        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]          # m = b1 m + (1 - b1) g
+        v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]   # v = b2 v + (1 - b2) g^2
+        delta[i] = -lr_t * m[i] / (np.sqrt(v[i]) + eps_t)     # the step Adam takes
+        theta[i] += delta[i]
+
+
 def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
     """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  delta = -lr_t m / (sqrt(v) + eps_t);  theta += delta."""
     if on_gpu(theta):
         ADAM_STEP(g, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t, theta, m, v, delta)
+        return delta
+    if cpu.run(adam_step_loop, (theta, m, v, delta, g),
+               (lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
     tmp = scratch(theta, tmp)
     m *= beta1
@@ -63,11 +78,24 @@ SGD_STEP = Elementwise(
     """)
 
 
+@cpu.loop
+def sgd_step_loop(theta, buf, delta, g, lr, momentum):
+    for i in range(theta.size):
+        if momentum != 0:
+            buf[i] = momentum * buf[i] + g[i]         # heavy ball: buf = mu buf + g
+            delta[i] = -lr * buf[i]
+        else:
+            delta[i] = -lr * g[i]                     # plain SGD leaves buf alone
+        theta[i] += delta[i]
+
+
 def sgd_step(theta, g, buf, delta, lr, momentum, tmp=None):
     """buf = momentum buf + g;  delta = -lr buf;  theta += delta (PyTorch's heavy-ball form)."""
     if on_gpu(theta):
         buf = scratch(theta, buf)  # untouched when momentum == 0, but CuPy needs an array
         SGD_STEP(g, lr, momentum, theta, buf, delta)
+        return delta
+    if cpu.run(sgd_step_loop, (theta, scratch(theta, buf), delta, g), (lr, momentum)):
         return delta
     if momentum:
         buf *= momentum
@@ -92,16 +120,33 @@ ADAM_SI_STEP = Elementwise(
     """)
 
 
+@cpu.loop
+def adam_si_step_loop(theta, m, v, omega, delta, g, Omega, theta_ref, two_c, lr_t, beta1,
+                      one_minus_beta1, beta2, one_minus_beta2, eps_t):
+    for i in range(theta.size):
+        gt = g[i] + two_c * Omega[i] * (theta[i] - theta_ref[i])  # Eq. 1: surrogate gradient
+        m[i] = beta1 * m[i] + one_minus_beta1 * gt                # Adam on gt
+        v[i] = beta2 * v[i] + one_minus_beta2 * gt * gt
+        delta[i] = -lr_t * m[i] / (np.sqrt(v[i]) + eps_t)
+        theta[i] += delta[i]
+        omega[i] -= g[i] * delta[i]                   # Eq. 2-3, with the task gradient g
+
+
 def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1, beta2, eps_t,
                  tmp=None, tmp2=None):
     """One Adam step on the surrogate loss, then SI's omega from the actual change.
 
     gt = g + 2 c Omega (theta - theta_ref); Adam on gt; omega += -g * delta.
-    ``g`` stays the task gradient without the penalty (the authors' choice, FACTS.md).
+    ``g`` stays the task gradient without the penalty, as in the authors' code
+    (github.com/ganguli-lab/pathint: ``unreg_grads`` in ``pathint/optimizers.py``, used by
+    the path-integral protocol in ``pathint/protocols.py``).
     """
     if on_gpu(theta):
         ADAM_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr_t, beta1, 1.0 - beta1, beta2,
                      1.0 - beta2, eps_t, theta, m, v, omega, delta)
+        return delta
+    if cpu.run(adam_si_step_loop, (theta, m, v, omega, delta, g, Omega, theta_ref),
+               (2.0 * c, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
     gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
     adam_step(theta, gt, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=tmp)
@@ -125,12 +170,28 @@ SGD_SI_STEP = Elementwise(
     """)
 
 
+@cpu.loop
+def sgd_si_step_loop(theta, buf, omega, delta, g, Omega, theta_ref, two_c, lr, momentum):
+    for i in range(theta.size):
+        gt = g[i] + two_c * Omega[i] * (theta[i] - theta_ref[i])  # Eq. 1: surrogate gradient
+        if momentum != 0:
+            buf[i] = momentum * buf[i] + gt           # SGD with momentum on gt
+            delta[i] = -lr * buf[i]
+        else:
+            delta[i] = -lr * gt
+        theta[i] += delta[i]
+        omega[i] -= g[i] * delta[i]                   # Eq. 2-3, with the task gradient g
+
+
 def sgd_si_step(theta, g, buf, delta, omega, Omega, theta_ref, c, lr, momentum, tmp=None,
                 tmp2=None):
     """SGD (with momentum) on the surrogate loss, then omega += -g * delta."""
     if on_gpu(theta):
         buf = scratch(theta, buf)  # untouched when momentum == 0
         SGD_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr, momentum, theta, buf, omega, delta)
+        return delta
+    if cpu.run(sgd_si_step_loop, (theta, scratch(theta, buf), omega, delta, g, Omega, theta_ref),
+               (2.0 * c, lr, momentum)):
         return delta
     gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
     sgd_step(theta, gt, buf, delta, lr, momentum)

@@ -4,11 +4,14 @@ Symbols follow Zenke, Poole & Ganguli (2017): ``omega`` the running importance,
 ``Omega`` the consolidated importance, ``theta_ref`` the reference weights (theta tilde),
 ``xi`` the damping, ``c`` the strength of the surrogate loss.
 
-Each function is written twice: a fused CUDA body (a module-level spec, launched when the
-arrays are CuPy arrays) and right under it the NumPy twin, the same math as in-place passes.
+Each function is written three times, one under the other: a fused CUDA body (a
+module-level spec, launched when the arrays are CuPy arrays), the same body as a fused CPU
+loop (compiled by numba, ``cpu.py``), and the NumPy twin inside the public function, the
+same math as in-place passes (the reference, and the fallback where numba is unavailable).
 """
 import numpy as np
 
+from . import cpu
 from ._dispatch import on_gpu, scratch
 from .cuda import Elementwise, Reduction
 
@@ -16,6 +19,12 @@ from .cuda import Elementwise, Reduction
 OMEGA_ACCUMULATE = Elementwise(
     "synapse_omega_accumulate", "T g, T delta", "T omega",
     "omega -= g * delta;  // Eq. 2-3: omega += -g delta")
+
+
+@cpu.loop
+def omega_accumulate_loop(omega, g, delta):
+    for i in range(omega.size):
+        omega[i] -= g[i] * delta[i]                  # Eq. 2-3: omega += -g delta
 
 
 # Eq. 2-3: omega_k += -g_k * delta_k
@@ -27,6 +36,8 @@ def omega_accumulate(omega, g, delta, tmp=None):
     """
     if on_gpu(omega):
         OMEGA_ACCUMULATE(g, delta, omega)
+        return omega
+    if cpu.run(omega_accumulate_loop, (omega, g, delta)):
         return omega
     tmp = scratch(omega, tmp)
     np.multiply(g, delta, out=tmp)        # g * delta
@@ -42,6 +53,13 @@ OMEGA_ACCUMULATE_TRAPEZOID = Elementwise(
     """)
 
 
+@cpu.loop
+def omega_accumulate_trapezoid_loop(omega, delta_prev, g, delta):
+    for i in range(omega.size):
+        omega[i] -= g[i] * (delta_prev[i] + delta[i]) / 2   # -0.5 g(t) (delta(t-1) + delta(t))
+        delta_prev[i] = delta[i]                           # g(t+1) closes this step next call
+
+
 # Eq. 2-3, trapezoidal rule: the step t -> t+1 contributes -0.5 (g(t) + g(t+1)) delta(t).
 def omega_accumulate_trapezoid(omega, g, delta_prev, delta, tmp=None):
     """Second-order path integral, one gradient per step.
@@ -52,6 +70,8 @@ def omega_accumulate_trapezoid(omega, g, delta_prev, delta, tmp=None):
     """
     if on_gpu(omega):
         OMEGA_ACCUMULATE_TRAPEZOID(g, delta, omega, delta_prev)
+        return omega
+    if cpu.run(omega_accumulate_trapezoid_loop, (omega, delta_prev, g, delta)):
         return omega
     tmp = scratch(omega, tmp)
     np.add(delta_prev, delta, out=tmp)     # delta(t-1) + delta(t)
@@ -67,11 +87,19 @@ PENALTY_GRAD = Elementwise(
     "out = g + two_c * Omega * (theta - theta_ref);  // Eq. 1, gradient")
 
 
+@cpu.loop
+def penalty_grad_loop(out, g, Omega, theta, theta_ref, two_c):
+    for i in range(out.size):
+        out[i] = g[i] + two_c * Omega[i] * (theta[i] - theta_ref[i])   # Eq. 1, gradient
+
+
 # Eq. 1, gradient: dL~/dtheta = g + 2 c Omega (theta - theta_ref)
 def penalty_grad(g, Omega, theta, theta_ref, c, out):
     """Write the gradient of the surrogate loss into ``out`` (may not alias ``g``)."""
     if on_gpu(g):
         PENALTY_GRAD(g, Omega, theta, theta_ref, 2.0 * c, out)
+        return out
+    if cpu.run(penalty_grad_loop, (out, g, Omega, theta, theta_ref), (2.0 * c,)):
         return out
     np.subtract(theta, theta_ref, out=out)  # theta - theta_ref
     out *= Omega
@@ -89,11 +117,22 @@ PENALTY_VALUE = Reduction(
     identity="0")
 
 
+@cpu.loop
+def penalty_value_loop(Omega, theta, theta_ref, c, y):
+    a = 0.0                                          # summed in float64 for either dtype
+    for i in range(Omega.size):
+        a += Omega[i] * (theta[i] - theta_ref[i]) * (theta[i] - theta_ref[i])  # Omega_k Delta_k^2
+    y[0] = c * a                                     # times c
+
+
 # Eq. 1, value: c * sum_k Omega_k (theta_k - theta_ref_k)^2
 def penalty_value(Omega, theta, theta_ref, c, tmp=None):
     """The surrogate penalty as a 0-d array (no host sync on CuPy)."""
     if on_gpu(Omega):
         return PENALTY_VALUE(Omega, theta, theta_ref, c)
+    y = np.zeros(1)
+    if cpu.run(penalty_value_loop, (Omega, theta, theta_ref), (c,), extra=(y,)):
+        return np.asarray(y[0], dtype=Omega.dtype)
     tmp = scratch(theta, tmp)
     np.subtract(theta, theta_ref, out=tmp)  # Delta
     tmp *= tmp
@@ -112,12 +151,24 @@ CONSOLIDATE = Elementwise(
     """)
 
 
+@cpu.loop
+def consolidate_loop(Omega, theta_ref, omega, theta, xi):
+    for i in range(Omega.size):
+        Delta = theta[i] - theta_ref[i]                    # the distance moved in the task
+        total = Omega[i] + omega[i] / (Delta * Delta + xi)  # Eq. 4: Omega + omega / (Delta^2 + xi)
+        Omega[i] = 0 if total < 0 else total               # relu; NaN stays NaN, as np.maximum
+        theta_ref[i] = theta[i]                            # theta tilde <- theta
+        omega[i] = 0                                       # a new path integral starts
+
+
 # Eq. 4: Omega <- relu(Omega + omega / (Delta^2 + xi)), Delta = theta - theta_ref;
 #        then theta_ref <- theta, omega <- 0.
 def consolidate(Omega, omega, theta, theta_ref, xi):
     """Consolidate a task's importance into ``Omega`` and reset, all in place."""
     if on_gpu(Omega):
         CONSOLIDATE(theta, xi, Omega, theta_ref, omega)
+        return Omega
+    if cpu.run(consolidate_loop, (Omega, theta_ref, omega, theta), (xi,)):
         return Omega
     delta = theta - theta_ref                  # Delta
     Omega += omega / (delta * delta + xi)       # omega / (Delta^2 + xi)

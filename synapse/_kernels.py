@@ -8,6 +8,8 @@ import importlib.util
 import pathlib
 import sys
 
+from .errors import UserError
+
 try:
     import synapse_kernels as kernels
 except ModuleNotFoundError:  # a source checkout that was not installed
@@ -22,4 +24,15 @@ except ModuleNotFoundError:  # a source checkout that was not installed
     sys.modules["synapse_kernels"] = kernels
     _spec.loader.exec_module(kernels)
 
-__all__ = ["kernels"]
+
+
+def warm_cpu(dtype):
+    """Compile (or load from numba's disk cache) the fused CPU loops for ``dtype`` now, so
+    that no training step pays for it; a bad ``SYNAPSE_CPU_KERNELS`` is the user's error."""
+    try:
+        return kernels.warm_cpu(dtype)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+__all__ = ["kernels", "warm_cpu"]

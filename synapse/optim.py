@@ -2,9 +2,11 @@
 
 ``step(g)`` applies one update and returns ``delta = theta_new - theta_old``, the change it
 actually made (also kept as ``opt.delta``): SI integrates ``-g * delta`` whatever the optimizer.
-The element-wise math lives in ``synapse_kernels`` (a fused CUDA kernel on CuPy, its NumPy twin
-on the CPU). ``step_si(g, omega, Omega, theta_ref, c)`` is the same update on SI's surrogate
-loss, with the penalty gradient and the omega update fused into it (one pass, one kernel).
+The element-wise math lives in ``synapse_kernels``: a fused CUDA kernel on CuPy; on the CPU
+the same body as a loop compiled by numba (warmed when the optimizer is built, so no step pays
+for the compile), or its NumPy twin. ``step_si(g, omega, Omega, theta_ref, c)`` is the same
+update on SI's surrogate loss, with the penalty gradient and the omega update fused into it
+(one pass, one kernel).
 """
 import math
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from .backend import asnumpy
 from .checks import check_nonnegative
-from ._kernels import kernels
+from ._kernels import kernels, warm_cpu
 
 
 class Optimizer:
@@ -24,6 +26,8 @@ class Optimizer:
     def __init__(self, params):
         self.params = params
         self.reset()
+        if params.xp is np:
+            warm_cpu(params.dtype)   # the loops compile now, not inside the first step
 
     def _zeros(self):
         return self.params.xp.zeros_like(self.params.theta)

@@ -1,6 +1,7 @@
-"""Check the CUDA kernel bodies on a machine without a GPU.
+"""Check the CUDA kernel bodies on a machine without a GPU (test-only; not installed).
 
-Two independent checks of the exact strings declared in ``si.py`` and ``optim.py``:
+Two independent checks of the exact strings declared in ``kernels/si.py`` and
+``kernels/optim.py``:
 
 1. ``cuda_source`` writes the translation unit CuPy would hand to its compiler (typedef of
    ``T``, a ``__global__`` loop per kernel and dtype, each element bound by reference as
@@ -10,7 +11,8 @@ Two independent checks of the exact strings declared in ``si.py`` and ``optim.py
    launch through it, so argument order and host-side scalars are checked too.
 
 ``CASES`` describe one call of each public function; ``check_case`` runs it through the
-kernel and through the NumPy twin and compares every array afterwards.
+kernel and through the NumPy twin and compares every array afterwards. ``cpu_path`` forces
+the CPU path ('numpy' for the twins, 'numba' for the compiled loops) for a block.
 """
 import contextlib
 import ctypes
@@ -23,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cuda, optim, si
-from .cuda import Reduction
+from synapse_kernels import cpu, cuda, optim, si
+from synapse_kernels.cuda import Reduction
 
 CTYPES = {"float32": "float", "float64": "double", "int32": "int", "int64": "long long"}
 SCALAR_CTYPES = {"float": ctypes.c_float, "double": ctypes.c_double, "int": ctypes.c_int,
@@ -357,6 +359,16 @@ class Recorder:
 
 
 @contextlib.contextmanager
+def cpu_path(mode):
+    """Run the block with the CPU path forced to ``mode`` ('numpy', 'numba' or 'auto')."""
+    previous = cpu.set_mode(mode)
+    try:
+        yield
+    finally:
+        cpu.set_mode(previous)
+
+
+@contextlib.contextmanager
 def emulate_gpu(launcher):
     """Make the public functions take their GPU branch, launching through ``launcher``."""
     saved = si.on_gpu, optim.on_gpu, cuda._launcher
@@ -454,7 +466,8 @@ def check_case(case, launcher, dtype, shape, seed=0, xp=np, to_numpy=np.asarray,
     """
     base = case.inputs(np, np.random.default_rng(seed), shape, dtype)
     want = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in base.items()}
-    want_ret = case.call(want)
+    with cpu_path("numpy"):
+        want_ret = case.call(want)
     got = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in base.items()}
     if strided:
         got = {k: _strided_copy(xp, v) for k, v in got.items()}

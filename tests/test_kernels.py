@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import synapse_kernels as sk
-from synapse_kernels import _harness as h
+import kernel_harness as h
 from synapse_kernels import optim, si
 
 DTYPES = [np.float32, np.float64]
@@ -113,9 +113,18 @@ def test_consolidate_keeps_nan_like_the_twin(launcher):
     assert np.isnan(args["Omega"][1]) and np.isfinite(np.delete(args["Omega"], 1)).all()
 
 
-# --- the NumPy twins against the equations written naively -------------------------------
+# --- the NumPy twins and the compiled CPU loops against the equations written naively ------
 
-def test_adam_twin_is_textbook_adam():
+@pytest.fixture(params=["numpy", "numba"])
+def cpu_path(request):
+    """Run the test once on the NumPy twins and once on the fused CPU loops."""
+    if request.param == "numba":
+        pytest.importorskip("numba", reason="numba is not installed: no compiled CPU loops")
+    with h.cpu_path(request.param):
+        yield request.param
+
+
+def test_adam_twin_is_textbook_adam(cpu_path):
     rng = np.random.default_rng(1)
     lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
     theta, m, v, delta = (np.zeros(5) for _ in range(4))
@@ -133,7 +142,7 @@ def test_adam_twin_is_textbook_adam():
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_sgd_twin_is_heavy_ball(momentum):
+def test_sgd_twin_is_heavy_ball(momentum, cpu_path):
     rng = np.random.default_rng(2)
     theta, buf, delta = rng.standard_normal(4), np.zeros(4), np.zeros(4)
     ref, ref_buf = theta.copy(), np.zeros(4)
@@ -145,7 +154,7 @@ def test_sgd_twin_is_heavy_ball(momentum):
         np.testing.assert_allclose(theta, ref, rtol=1e-12)
 
 
-def test_consolidate_twin_is_eq4():
+def test_consolidate_twin_is_eq4(cpu_path):
     rng = np.random.default_rng(3)
     Omega, omega, theta, theta_ref = rng.standard_normal((4, 6))
     xi = 0.1
@@ -156,7 +165,7 @@ def test_consolidate_twin_is_eq4():
     assert (theta_ref == theta).all() and (omega == 0).all()
 
 
-def test_omega_twins_integrate_the_loss_change():
+def test_omega_twins_integrate_the_loss_change(cpu_path):
     """On a quadratic loss the trapezoid path integral is exact: sum(omega) = L(0) - L(T);
     the first-order one is the same sum with g(t) alone (Eq. 2-3)."""
     rng = np.random.default_rng(4)
@@ -178,7 +187,7 @@ def test_omega_twins_integrate_the_loss_change():
     np.testing.assert_allclose(omega2.sum(), start - loss(theta), rtol=1e-10)
 
 
-def test_penalty_grad_is_the_gradient_of_penalty_value():
+def test_penalty_grad_is_the_gradient_of_penalty_value(cpu_path):
     rng = np.random.default_rng(5)
     Omega, theta_ref = rng.uniform(0, 1, (2, 3)), rng.standard_normal((2, 3))
     theta, g, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), 0.7
@@ -197,7 +206,7 @@ def test_penalty_grad_is_the_gradient_of_penalty_value():
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_si_steps_are_penalty_then_step_then_omega(optimizer):
+def test_si_steps_are_penalty_then_step_then_omega(optimizer, cpu_path):
     rng = np.random.default_rng(6)
     theta, g, omega, theta_ref = rng.standard_normal((4, 5))
     Omega, c = rng.uniform(0, 1, 5), 0.5

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import synapse_kernels as sk
-from synapse_kernels import _harness as h
+import kernel_harness as h
 from synapse.backend import cuda_unavailable_reason
 
 REASON = cuda_unavailable_reason()

@@ -14,7 +14,7 @@ from synapse.methods import make_method
 from synapse.model import mlp
 from synapse.optim import SGD, Adam
 from synapse.train import train_tasks
-from synapse_kernels import _harness as harness
+import kernel_harness as harness
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 

@@ -32,8 +32,9 @@ def wheel(tmp_path_factory):
 
 def test_wheel_contains_the_kernels_under_their_own_name(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for module in ("__init__", "si", "optim", "cuda"):
+    for module in ("__init__", "si", "optim", "cuda", "cpu"):
         assert f"synapse_kernels/{module}.py" in names
+    assert not any("harness" in n for n in names)               # test-only code stays in tests/
     assert not any(n.startswith("kernels/") for n in names)     # no generic top-level name
     top = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("top_level.txt"))).decode().split()

@@ -1,0 +1,180 @@
+"""Compile the fused CPU loops that sit beside each CUDA body and its NumPy twin.
+
+A loop is a plain Python function over flat arrays, ``for i in range(n): ...``, whose lines
+mirror the CUDA body above it; ``@loop`` hands it to numba, which compiles it on first use
+(one pass over the arrays instead of one NumPy pass per operation) and keeps the machine
+code in its on-disk cache (``__pycache__`` beside this file, else numba's user-wide cache
+folder or ``NUMBA_CACHE_DIR``; where no folder is writable, compiled in memory only).
+
+Which CPU path runs is chosen by the environment variable ``SYNAPSE_CPU_KERNELS``:
+
+- ``auto`` (default): the compiled loops where numba imports and compiles, else the twins;
+- ``numba``: the compiled loops, and an error if numba cannot provide them;
+- ``numpy``: the NumPy twins (the readable reference), e.g. to compare the two.
+
+``cpu_path()`` says in one line which path is active. The loops run on one core: at the
+sizes of the paper's networks they are memory-bound, and a second thread bought nothing on
+a two-core machine (``demos/bench_kernels.py --cpu`` measures both).
+"""
+import os
+import time
+
+import numpy as np
+
+MODES = ("auto", "numba", "numpy")
+ENV = "SYNAPSE_CPU_KERNELS"
+
+_state = {"mode": None, "numba": None, "reason": None, "warm": {}}
+_loops = []
+
+
+def mode():
+    """The CPU path asked for: ``set_mode``'s choice, else ``$SYNAPSE_CPU_KERNELS``, else auto."""
+    chosen = _state["mode"] or os.environ.get(ENV, "").strip().lower() or "auto"
+    if chosen not in MODES:
+        raise ValueError(f"{ENV}={chosen!r}: expected one of {', '.join(MODES)}")
+    return chosen
+
+
+def set_mode(chosen=None):
+    """Choose the CPU path for this process ('auto', 'numba', 'numpy'); None: back to the
+    environment variable. Returns the previous choice."""
+    if chosen is not None and chosen not in MODES:
+        raise ValueError(f"CPU kernels: expected one of {', '.join(MODES)}, got {chosen!r}")
+    previous, _state["mode"] = _state["mode"], chosen
+    return previous
+
+
+def _numba():
+    """The numba module, or None with the reason kept (imported once, on first use)."""
+    if _state["numba"] is None and _state["reason"] is None:
+        try:
+            import numba
+            _state["numba"] = numba
+        except Exception as err:  # absent, or broken against this NumPy
+            _state["reason"] = f"numba cannot be imported: {type(err).__name__}: {err}"
+    return _state["numba"]
+
+
+def compiled():
+    """True where the compiled loops run; raises where ``numba`` was demanded but is missing."""
+    chosen = mode()
+    if chosen == "numpy":
+        return False
+    available = _numba() is not None and _state["reason"] is None
+    if chosen == "numba" and not available:
+        raise ValueError(f"{ENV}=numba, but {_state['reason']}")
+    return available
+
+
+def cpu_path():
+    """One line saying which CPU path runs the per-parameter updates, and why."""
+    try:
+        on = compiled()
+    except ValueError as err:
+        return f"error: {err}"
+    if on:
+        return f"numba {_state['numba'].__version__} fused loops (one pass per update, 1 thread)"
+    if mode() == "numpy":
+        return f"NumPy twins ({ENV}=numpy)"
+    return f"NumPy twins ({_state['reason']})"
+
+
+class Loop:
+    """A fused CPU loop; compiled by numba on first use, cached on disk."""
+
+    def __init__(self, fn):
+        self.fn = fn                 # the Python loop itself, readable and runnable as is
+        self.name = fn.__name__
+        self._jit = None
+        _loops.append(self)
+
+    def jit(self):
+        if self._jit is None:
+            numba = _numba()
+            options = dict(nogil=True, error_model="numpy")   # IEEE division, as NumPy
+            try:
+                self._jit = numba.njit(cache=True, **options)(self.fn)
+            except RuntimeError as err:     # no writable cache folder anywhere
+                if "cannot cache" not in str(err):
+                    raise
+                self._jit = numba.njit(**options)(self.fn)
+        return self._jit
+
+    def __call__(self, *args):
+        try:
+            return self.jit()(*args)
+        except Exception as err:
+            if mode() == "numba" or _state["reason"] is not None:
+                raise
+            _state["reason"] = f"numba could not compile {self.name}: {type(err).__name__}: {err}"
+            raise _Fallback from err
+
+
+class _Fallback(Exception):
+    """Raised once when a loop fails to compile under 'auto': the twin takes over."""
+
+
+def loop(fn):
+    """Decorator: declare ``fn`` a fused CPU loop (compiled lazily)."""
+    return Loop(fn)
+
+
+def flat_arrays(arrays):
+    """1-d views of NumPy arrays of one float dtype and one shape, or None where the loop
+    cannot take them as they are (another backend, mixed dtypes or shapes, a non-contiguous
+    view of more than one dimension); the twin then runs."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.dtype not in (np.float32, np.float64):
+        return None
+    out = []
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape:
+            return None
+        if a.ndim != 1:
+            if not a.flags.c_contiguous:
+                return None
+            a = a.reshape(-1)
+        out.append(a)
+    return out
+
+
+def run(fused_loop, arrays, scalars=(), extra=()):
+    """Run a loop on ``arrays`` (flattened), ``scalars`` (cast to the arrays' dtype, as CuPy
+    casts a ``T`` scalar) and ``extra`` (passed as they are); return False where the twin
+    must run instead."""
+    if not compiled():
+        return False
+    flat = flat_arrays(arrays)
+    if flat is None:
+        return False
+    t = flat[0].dtype.type
+    try:
+        fused_loop(*flat, *(t(s) for s in scalars), *extra)
+    except _Fallback:
+        return False
+    return True
+
+
+def warm(dtype=np.float32):
+    """Compile (or load from the disk cache) every loop for contiguous ``dtype`` arrays, so
+    the first training step is not the one that pays. Returns the seconds it took (0 when
+    already warm or when the twins run)."""
+    dtype = np.dtype(dtype)
+    if dtype in _state["warm"] or dtype not in (np.float32, np.float64) or not compiled():
+        return 0.0
+    from . import optim, si
+    start = time.perf_counter()
+    a = [np.ones(2, dtype) for _ in range(8)]
+    si.omega_accumulate(a[0], a[1], a[2])
+    si.omega_accumulate_trapezoid(a[0], a[1], a[2], a[3])
+    si.penalty_grad(a[0], a[1], a[2], a[3], 1.0, out=a[4])
+    si.penalty_value(a[0], a[1], a[2], 1.0)
+    si.consolidate(a[0], a[1], a[2], a[3], 1.0)
+    optim.adam_step(a[0], a[1], a[2], a[3], a[4], 1e-3, 0.9, 0.999, 1e-8)
+    optim.sgd_step(a[0], a[1], a[2], a[3], 0.1, 0.9)
+    optim.adam_si_step(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], 1.0, 1e-3, 0.9, 0.999,
+                       1e-8)
+    optim.sgd_si_step(a[0], a[1], a[2], a[3], a[4], a[5], a[6], 1.0, 0.1, 0.9)
+    seconds = _state["warm"][dtype] = time.perf_counter() - start
+    return seconds
