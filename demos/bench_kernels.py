@@ -6,11 +6,15 @@ size, timed in the same run, is the ceiling. The fused adam_si step is also time
 the same update written as unfused CuPy array expressions.
 
     python demos/bench_kernels.py [--n 16777216] [--dtype float32] [--repeat 50]
-    python demos/bench_kernels.py --cpu     # time the NumPy twins instead (no GPU needed)
+    python demos/bench_kernels.py --cpu     # the CPU: compiled loops, NumPy twins, prange
 
+With ``--cpu`` each kernel is timed on the fused CPU loops (numba) and on the NumPy twins,
+against ``np.copyto`` of one array; the adam_si loop is also timed compiled with ``prange``
+(numba's parallel loops), which is how the serial choice in ``kernels/cpu.py`` was made.
 Without a GPU (and without --cpu) it exits with status 1 and says why.
 """
 import argparse
+import inspect
 import sys
 import time
 
@@ -18,6 +22,7 @@ import numpy as np
 
 import synapse_kernels as sk
 from synapse.backend import cuda_unavailable_reason
+from synapse_kernels import cpu, optim
 
 # kernel: (arrays read, arrays written, call on a dict of arrays)
 ADAM = dict(lr_t=1e-3, beta1=0.9, beta2=0.999, eps_t=1e-8)
@@ -93,20 +98,16 @@ def time_cpu(fn, repeat, warmup=2):
     return float(np.median(times))
 
 
-def bench(n=1 << 24, dtype="float32", repeat=50, cpu=False):
-    """Rows of (kernel, ms, GB/s, % of copy) and the fused/unfused ratio."""
+def bench(n=1 << 24, dtype="float32", repeat=50):
+    """Rows of (kernel, ms, GB/s, % of copy) and the fused/unfused ratio, on the GPU."""
     dtype = np.dtype(dtype)
-    if cpu:
-        xp, timer = np, (lambda fn: time_cpu(fn, repeat))
-    else:
-        import cupy as xp
-        timer = (lambda fn: time_gpu(xp, fn, repeat))
+    import cupy as xp
+    timer = (lambda fn: time_gpu(xp, fn, repeat))
     a = arrays(xp, n, dtype)
     src, dst = a["g"], xp.empty_like(a["g"])
     copy_ms = timer(lambda: xp.copyto(dst, src))
     copy_gbs = 2 * n * dtype.itemsize / copy_ms / 1e6
-    rows = [("copy (device to device)" if not cpu else "copy (np.copyto)", copy_ms, copy_gbs,
-             100.0)]
+    rows = [("copy (device to device)", copy_ms, copy_gbs, 100.0)]
     for name, (reads, writes, call) in KERNELS.items():
         ms = timer(lambda: call(a))
         gbs = (reads + writes) * n * dtype.itemsize / ms / 1e6
@@ -114,6 +115,51 @@ def bench(n=1 << 24, dtype="float32", repeat=50, cpu=False):
     unfused_ms = timer(lambda: unfused_adam_si(a))
     fused_ms = next(r[1] for r in rows if r[0] == "adam_si_step")
     return rows, unfused_ms / fused_ms
+
+
+def parallel_loop(loop):
+    """The same loop compiled with numba's ``prange`` (threads over the index range)."""
+    import numba
+    src = inspect.getsource(loop.fn).replace("@cpu.loop\n", "").replace(" range(", " prange(")
+    scope = {"np": np, "prange": numba.prange}
+    exec(src, scope)
+    return numba.njit(parallel=True, error_model="numpy")(scope[loop.name])
+
+
+def bench_cpu(n, dtype, repeat):
+    """Rows of (kernel, twin ms, loop ms, loop GB/s, % of copy); then prange's adam_si time."""
+    dtype = np.dtype(dtype)
+    a = arrays(np, n, dtype)
+    src, dst = a["g"], np.empty_like(a["g"])
+    copy_ms = time_cpu(lambda: np.copyto(dst, src), repeat)
+    copy_gbs = 2 * n * dtype.itemsize / copy_ms / 1e6
+    rows = [("copy (np.copyto)", copy_ms, copy_ms, copy_gbs, 100.0)]
+    sk.warm_cpu(dtype)
+    for name, (reads, writes, call) in KERNELS.items():
+        ms = {}
+        for path in ("numpy", "numba"):
+            cpu.set_mode(path)
+            ms[path] = time_cpu(lambda: call(a), repeat)
+        cpu.set_mode(None)
+        gbs = (reads + writes) * n * dtype.itemsize / ms["numba"] / 1e6
+        rows.append((name, ms["numpy"], ms["numba"], gbs, 100 * gbs / copy_gbs))
+    par = parallel_loop(optim.adam_si_step_loop)
+    t = dtype.type
+    args = [a[k] for k in ("theta", "m", "v", "omega", "delta", "g", "Omega", "theta_ref")]
+    scalars = [t(x) for x in (0.2, 1e-3, 0.9, 0.1, 0.999, 0.001, 1e-8)]
+    par(*args, *scalars)
+    return rows, time_cpu(lambda: par(*args, *scalars), repeat)
+
+
+def print_cpu_table(rows, prange_ms, n, dtype):
+    print(f"\nCPU kernels, {n:,} {dtype} elements; {sk.cpu_path()}")
+    print(f"{'kernel':<28}{'twin ms':>10}{'loop ms':>10}{'loop GB/s':>11}{'% copy':>8}")
+    for name, twin_ms, loop_ms, gbs, pct in rows:
+        print(f"{name:<28}{twin_ms:>10.3f}{loop_ms:>10.3f}{gbs:>11.1f}{pct:>7.0f}%")
+    import numba
+    serial = next(r[2] for r in rows if r[0] == "adam_si_step")
+    print(f"adam_si_step with prange ({numba.get_num_threads()} threads): {prange_ms:.3f} ms "
+          f"against {serial:.3f} ms on one thread")
 
 
 def print_table(rows, ratio, n, dtype, where):
@@ -129,7 +175,8 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=1 << 24)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--repeat", type=int, default=50)
-    ap.add_argument("--cpu", action="store_true", help="time the NumPy twins instead")
+    ap.add_argument("--cpu", action="store_true",
+                    help="time the CPU paths (compiled loops, NumPy twins) instead")
     args = ap.parse_args(argv)
     if not args.cpu:
         reason = cuda_unavailable_reason()
@@ -137,8 +184,11 @@ def main(argv=None):
             print(f"bench_kernels: no GPU to benchmark on: {reason}. "
                   "(--cpu times the NumPy twins.)", file=sys.stderr)
             return 1
-    rows, ratio = bench(args.n, args.dtype, args.repeat, cpu=args.cpu)
-    print_table(rows, ratio, args.n, args.dtype, "NumPy twins on the CPU" if args.cpu else "CuPy")
+    if args.cpu:
+        print_cpu_table(*bench_cpu(args.n, args.dtype, args.repeat), args.n, args.dtype)
+        return 0
+    rows, ratio = bench(args.n, args.dtype, args.repeat)
+    print_table(rows, ratio, args.n, args.dtype, "CuPy")
     return 0
 
 
