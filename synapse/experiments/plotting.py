@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from synapse.metrics import mean_seen_accuracy, mean_sem
 
-__all__ = ["plot_split_tasks", "plot_mean_seen", "plot_transfer", "PALETTE"]
+__all__ = ["plot_split_tasks", "plot_mean_seen", "plot_c_scan", "plot_transfer", "PALETTE"]
 
 # The paper draws c = 0 in blue and c = 1 in green; later labels take the next colours.
 PALETTE = ("tab:blue", "tab:green", "tab:red", "tab:purple", "tab:orange", "tab:brown",
@@ -104,18 +104,22 @@ def plot_split_tasks(curves, title=None, note=None, task_names=None, colors=None
     return _finish(fig, title, note)
 
 
-def plot_mean_seen(curves, title=None, note=None, colors=None):
+def plot_mean_seen(curves, title=None, note=None, colors=None, c_scan=None):
     """Fig. 2 style (permuted MNIST): mean accuracy over seen tasks against the number of tasks.
 
     ``curves`` maps a label (``"c=0.1"``) to accuracy matrices ``(n_seeds, T, T)``, or to
     already-averaged curves ``(n_seeds, T)`` whose entry i is the mean over tasks 0..i. One line
-    per label, mean over seeds with a shaded SEM band. Returns the ``Figure``.
+    per label, mean over seeds with a shaded SEM band; ``c=0`` is drawn dashed and on top, so
+    curves that coincide with it stay visible. With ``c_scan`` (see :func:`plot_c_scan`) a second
+    panel shows the final accuracy against c. Returns the ``Figure``.
     """
     if not curves:
         raise ValueError("nothing to plot: `curves` is empty")
     colors = dict(colors or {})
-    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
-    ax = fig.subplots()
+    scan = c_scan is not None and any(c > 0 for c in c_scan["c"])
+    fig = Figure(figsize=(9.0 if scan else 5.0, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2 if scan else 1, squeeze=False)[0]
+    ax = axes[0]
     lows, T_max = [], 1
     for k, (label, R) in enumerate(curves.items()):
         R = np.asarray(R, dtype=np.float64)
@@ -130,7 +134,9 @@ def plot_mean_seen(curves, title=None, note=None, colors=None):
         x = np.arange(1, m.shape[0] + 1)
         T_max = max(T_max, m.shape[0])
         color = colors.get(label, PALETTE[k % len(PALETTE)])
-        ax.plot(x, m, marker="o", markersize=3.5, color=color, label=label)
+        baseline = label in ("c=0", "c=0 (fine-tuning)")
+        ax.plot(x, m, marker="o", markersize=3.5, color=color, label=label,
+                linestyle="--" if baseline else "-", zorder=4 if baseline else 3)
         ax.fill_between(x, m - s, m + s, color=color, alpha=0.2, linewidth=0)
         lows.extend(m - s)
     ax.set_xlim(0.5, T_max + 0.5)
@@ -140,6 +146,41 @@ def plot_mean_seen(curves, title=None, note=None, colors=None):
     ax.set_ylabel("Mean accuracy over seen tasks")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
+    if scan:
+        _draw_c_scan(axes[1], {"": c_scan})
+    return _finish(fig, title, note)
+
+
+def _draw_c_scan(ax, scans, colors=None):
+    colors = dict(colors or {})
+    for k, (label, scan) in enumerate(scans.items()):
+        color = colors.get(label, PALETTE[k % len(PALETTE)] if label else "k")
+        c = np.asarray(scan["c"], dtype=float)
+        m = np.asarray(scan["acc_mean"], dtype=float)
+        s = np.asarray([np.nan if v is None else v for v in scan["acc_sem"]], dtype=float)
+        pos = c > 0
+        ax.errorbar(c[pos], m[pos], yerr=np.nan_to_num(s[pos]), marker="o", markersize=4,
+                    color=color, capsize=3, label=f"{label} SI" if label else "SI")
+        if (~pos).any():
+            ax.axhline(m[~pos][0], color=color, linestyle="--", linewidth=1,
+                       label=f"{label} c=0" if label else "c=0 (fine-tuning)")
+    ax.set_xscale("log")
+    ax.set_xlabel("c (log scale)")
+    ax.set_ylabel("Final mean accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def plot_c_scan(scans, title=None, note=None, colors=None):
+    """Final accuracy against c (log axis), one line per label, c=0 as a dashed level.
+
+    ``scans`` maps a label (e.g. the data: ``"4,000 digits"``) to ``{"c": [...], "acc_mean":
+    [...], "acc_sem": [...]}`` as ``permuted_mnist.c_scan`` records it. Returns the ``Figure``.
+    """
+    if not scans:
+        raise ValueError("nothing to plot: `scans` is empty")
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    _draw_c_scan(fig.subplots(), scans, colors)
     return _finish(fig, title, note)
 
 

@@ -8,21 +8,67 @@
     record = merge_results(results, grid)
 
 The same call goes to a Dask cluster by naming its scheduler: joblib's ``dask`` backend sends each
-job to the cluster's workers (``joblib.parallel_config(backend="dask")``; see FACTS.md,
-"Distributed sweeps"). The job function must be importable on the workers (a module-level
+job to the cluster's workers (``joblib.parallel_config(backend="dask")`` inside a
+``distributed.Client(address)``, as joblib's documentation describes). The job function must be importable on the workers (a module-level
 function of an installed package, not a lambda), and every job must depend only on its keyword
 arguments, so that a result does not depend on where or in which order it ran.
 """
 import itertools
+import logging
+import re
 
 import numpy as np
 
+from synapse.errors import ConfigError
 from synapse.progress import Progress
 
-__all__ = ["BACKENDS", "grid_product", "run_grid", "merge_results", "group_runs"]
+__all__ = ["BACKENDS", "grid_product", "run_grid", "merge_results", "group_runs", "connect",
+           "check_n_jobs"]
 
 BACKENDS = ("loky", "multiprocessing", "threading", "sequential", "dask")
 DASK_HINT = "pip install 'synapse-si[dask]'"
+CONNECT_TIMEOUT_S = 10
+ADDRESS = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def check_n_jobs(n_jobs):
+    """``n_jobs`` as joblib takes it: an int >= 1, or -1 for one per CPU."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or \
+            (n_jobs < 1 and n_jobs != -1):
+        raise ConfigError("jobs", f"must be an integer >= 1 (or -1: one per CPU), got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def connect(scheduler, timeout=CONNECT_TIMEOUT_S):
+    """(client, owned) for a Dask scheduler address, connected within ``timeout`` seconds.
+
+    A malformed address, a missing ``distributed`` or an unreachable scheduler is ONE
+    :class:`~synapse.errors.ConfigError` naming the address; ``distributed``'s own retry log is
+    kept quiet meanwhile.
+    """
+    if not isinstance(scheduler, str):
+        return _dask_client(scheduler)
+    if not ADDRESS.match(scheduler.strip()):
+        raise ConfigError("scheduler", f"{scheduler!r} is not a scheduler address; expected "
+                                       f"tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError("scheduler", f"sending runs to a Dask cluster needs dask.distributed, "
+                                       f"which is not installed: {DASK_HINT}") from None
+    quiet = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        return distributed.Client(scheduler.strip(), timeout=f"{timeout}s",
+                                  set_as_default=False), True
+    except (OSError, TimeoutError) as err:
+        raise ConfigError("scheduler", f"cannot reach a Dask scheduler at {scheduler} within "
+                                       f"{timeout} s ({type(err).__name__})") from None
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
 
 
 def grid_product(**axes):

@@ -1,224 +1,202 @@
 """Transfer with little data (the paper's Fig. 3): pretrain, then learn a small task.
 
-Two protocols share this module:
+Two experiments share this protocol (``transfer_mnist_bg.py``, ``transfer_cifar.py`` declare
+them): pretrain a network on a large task, then learn a small one from a few labelled examples
+per class. Methods on the small task, all from the SAME pretrained network (pretrained once per
+seed) and the same few examples:
 
-* ``MNIST_BG`` (Fig. 3 right): pretrain on MNIST, then MNIST-bg from 10 labelled examples per
-  class; chance 0.1. The MNIST-bg digits come from a part of the MNIST training split disjoint
-  from the pretraining digits, so no validation digit was seen during pretraining.
-* ``CIFAR`` (Fig. 3 left): a CNN pretrained on CIFAR-10 classes 0-7, then 8 vs 9 from 50
-  examples per class; chance 0.5. Needs the CIFAR-10 files; ``data="fashion-mnist"`` runs the
-  same protocol on Fashion-MNIST as a clearly labelled stand-in (it is not CIFAR-10).
-
-Methods on the small task, all from the same pretrained start (same seed):
-  si                  SI during pretraining, Omega consolidated at its end (Eq. 4), then the
-                      small task is learned with the surrogate loss (Eq. 1);
+  si                  Omega consolidated at the end of pretraining (Eq. 4), then the small task
+                      is learned on the surrogate loss (Eq. 1), once per c of the grid;
   feature-extraction  every weight frozen but the readout;
   finetune            every weight trainable, no penalty;
   scratch             a fresh network trained on the small task only.
-The reported number is accuracy on a VALIDATION split (never the test split), mean ± SEM over
-seeds; the seed picks the initial weights, the minibatch order and the few labelled examples.
+
+The paper does not give the SI strength for transfer, so c is CHOSEN: the small task's held-out
+data is split (stratified, fixed by ``data_seed``) into a *selection* half and a *report* half.
+c is the grid value with the best mean selection accuracy over seeds; every number reported is on
+the report half, which the choice never reads (:func:`choose_c`). For each seed the methods are
+paired: SI at the chosen c minus each other method, with the mean paired difference and its 95%
+t-interval. SI "beats" a method when that interval lies above 0.
 """
 import functools
-import sys
-import time
-from types import SimpleNamespace
 
 import numpy as np
 
 from synapse.data import Task, few_shot, train_val_split
-from synapse.model import cnn, mlp
+from synapse.methods import SI
 
 from . import common
+from .protocol import label_of
+from .settings import split_method
 
 METHODS = ("si", "feature-extraction", "finetune", "scratch")
 PRETRAIN_VAL_FRACTION = 0.1
-
-# The paper gives the data sizes (10/class, 50/class), n = 5 seeds and the network kind; the
-# optimizer follows the split-MNIST / CIFAR settings of FACTS.md (Adam 1e-3, xi 1e-3). The SI
-# strength for transfer is not stated in the paper: c = 1 (as in split MNIST) is our choice.
-MNIST_BG_PAPER = {"experiment": "transfer-mnist-bg", "data": "auto", "data_seed": 0,
-                  "hidden": [256, 256], "optimizer": "adam", "lr": 1e-3, "batch_size": 64,
-                  "pretrain_epochs": 10, "pretrain_examples": None, "epochs": 50, "shots": 10,
-                  "reset_optimizer": True, "xi": 1e-3, "c": [1.0], "methods": list(METHODS),
-                  "seeds": list(range(5)), "device": "cpu", "integrator": "first-order"}
-CIFAR_PAPER = {"experiment": "transfer-cifar", "data": "cifar10", "data_seed": 0,
-               "widths": [32, 32, 64, 64], "hidden": [512], "optimizer": "adam", "lr": 1e-3,
-               "batch_size": 256, "pretrain_epochs": 60, "pretrain_examples": None,
-               "epochs": 60, "shots": 50, "reset_optimizer": True, "xi": 1e-3, "c": [0.1],
-               "methods": list(METHODS), "seeds": list(range(5)), "device": "cpu",
-               "integrator": "first-order"}
+SELECTION_FRACTION = 0.5
 
 
-def data_info(config):
-    pre, small, note = transfer_data(config["experiment"], config["data"], config["data_seed"],
-                                     config["pretrain_examples"])
-    print(f"[synapse] {note}", file=sys.stderr)
-    return {"name": config["data"], "source": note,
-            "pretrain": {"task": pre.name, "n_train": len(pre.y_train),
-                         "n_val": len(pre.y_test)},
-            "small_task": {"task": small.name, "n_pool": len(small.y_train),
-                           "n_val": len(small.y_test), "shots_per_class": config["shots"]}}
+class TransferData:
+    """What a transfer run needs: the pretraining task, the small task's pool of labelled
+    examples, and its held-out data cut into disjoint selection and report halves."""
+
+    def __init__(self, pretrain, pool_x, pool_y, selection, report, classes, note, image_shape,
+                 chance):
+        self.pretrain, self.pool_x, self.pool_y = pretrain, pool_x, pool_y
+        self.selection, self.report = selection, report       # (x, y) each
+        self.classes, self.note, self.image_shape, self.chance = (classes, note, image_shape,
+                                                                   chance)
+
+    def small_task(self, name, shots, seed):
+        """``shots`` labelled examples per class, drawn by ``seed``; evaluated on the report half."""
+        x, y = few_shot(self.pool_x, self.pool_y, shots, seed)
+        return Task(f"{name}, {shots}/class", x, y, *self.report, self.classes)
 
 
-@functools.lru_cache(maxsize=4)
-def transfer_data(experiment, data, data_seed, pretrain_examples):
-    """(pretraining Task, small-task pool Task, provenance note); the Tasks' ``x_test`` hold
-    VALIDATION data: nothing here ever reads a test split."""
-    if experiment == "transfer-mnist-bg":
-        from synapse.data.mnist_bg import build_mnist_bg
-        base = common.cached_dataset(data, data_seed)
-        # Disjoint digits: a stratified share of the training split becomes MNIST-bg.
-        share = min(0.5, 12_000 / len(base.y_train))
-        x_pre, y_pre, x_src, y_src = train_val_split(base.x_train, base.y_train, share, data_seed)
-        src = SimpleNamespace(name=base.name, source=base.source, x_train=x_src, y_train=y_src,
-                              x_test=base.x_test, y_test=base.y_test,
-                              image_shape=base.image_shape, n_classes=base.n_classes)
-        bg = build_mnist_bg(src, seed=data_seed, n_test=1)    # its test split is never used
-        classes_pre = classes_small = None
-        pool = (bg.x_train, bg.y_train, bg.x_val, bg.y_val)
-        note = (f"pretraining: {len(y_pre):,} digits of [{base.source}]; small task: "
-                f"MNIST-bg from {len(y_src):,} other digits of the same training split: "
-                f"{bg.source.split(' over digits from ')[0]}; reported: MNIST-bg validation "
-                f"({len(bg.y_val):,} images)")
-        small_name, pre_name = "MNIST-bg", f"{base.name} (all 10 digits)"
-    else:
-        ds = common.cached_dataset(data, data_seed, 0.1)
-        classes_pre, classes_small = tuple(range(8)), (8, 9)
-        pre_mask = np.isin(ds.y_train, classes_pre)
-        x_pre, y_pre = ds.x_train[pre_mask], ds.y_train[pre_mask]
-        small_tr, small_val = np.isin(ds.y_train, classes_small), np.isin(ds.y_val, classes_small)
-        pool = (ds.x_train[small_tr], ds.y_train[small_tr], ds.x_val[small_val],
-                ds.y_val[small_val])
-        stand_in = "" if ds.name == "cifar10" else (
-            f"STAND-IN for CIFAR-10 (the CIFAR-10 files are absent): {ds.name}, classes 0-7 "
-            f"-> 8 vs 9; ")
-        note = (f"{stand_in}{ds.source}; pretraining: classes 0-7, small task: classes 8 vs 9; "
-                f"reported: validation split carved from the training split")
-        small_name, pre_name = f"{ds.name} 8 vs 9", f"{ds.name} classes 0-7"
-    if pretrain_examples is not None and pretrain_examples < len(y_pre):
-        keep = np.random.default_rng(data_seed).permutation(len(y_pre))[:pretrain_examples]
-        x_pre, y_pre = x_pre[np.sort(keep)], y_pre[np.sort(keep)]
-    x_pre, y_pre, x_pre_val, y_pre_val = train_val_split(x_pre, y_pre, PRETRAIN_VAL_FRACTION,
-                                                         data_seed)
-    pre = Task(pre_name, x_pre, y_pre, x_pre_val, y_pre_val, classes_pre)
-    small = Task(small_name, pool[0], pool[1], pool[2], pool[3], classes_small)
-    return pre, small, note
+def held_out_halves(x, y, data_seed):
+    """(selection, report): a stratified, seeded split of the small task's held-out data."""
+    x_rep, y_rep, x_sel, y_sel = train_val_split(x, y, SELECTION_FRACTION, data_seed)
+    return (x_sel, y_sel), (x_rep, y_rep)
 
 
-def make_model(config, input_shape, n_features, seed):
-    if config["experiment"] == "transfer-mnist-bg":
-        return mlp([n_features, *config["hidden"], 10], seed=seed, device=config["device"])
-    return cnn(tuple(input_shape), 10, seed=seed, device=config["device"],
-               widths=tuple(config["widths"]), hidden=config["hidden"][0])
+def pretrain_task(name, x, y, classes, data_seed, pretrain_examples):
+    """The pretraining Task; its evaluation split is carved from its own training data."""
+    if pretrain_examples is not None and pretrain_examples < len(y):
+        keep = np.sort(np.random.default_rng(data_seed).permutation(len(y))[:pretrain_examples])
+        x, y = x[keep], y[keep]
+    x, y, x_val, y_val = train_val_split(x, y, PRETRAIN_VAL_FRACTION, data_seed)
+    return Task(name, x, y, x_val, y_val, classes)
 
 
-def job(config, seed, method, c, root=None, resume=False, progress=False, on_task_end=None):
-    """ONE run: pretrain (unless from scratch), then the few-shot task; returns its record."""
-    run_dir, done = common.run_folder(root, seed, method, c, resume)
-    if done is not None:
-        return done
-    started = time.perf_counter()
-    pre, pool, _ = transfer_data(config["experiment"], config["data"], config["data_seed"],
-                                 config["pretrain_examples"])
-    x_few, y_few = few_shot(pool.x_train, pool.y_train, config["shots"], seed)
-    small = Task(f"{pool.name}, {config['shots']}/class", x_few, y_few, pool.x_test, pool.y_test,
-                 pool.classes)
-    ds_shape = common.cached_dataset(config["data"], config["data_seed"],
-                                     0.0 if config["experiment"] == "transfer-mnist-bg"
-                                     else 0.1).image_shape
-    model = make_model(config, ds_shape, pre.x_train.shape[1], seed)
-    method_obj = common.make_run_method(config, method, c)
-    tasks, epochs, hooks = [pre, small], [config["pretrain_epochs"], config["epochs"]], {}
-    if method == "scratch":
-        tasks, epochs = [small], [config["epochs"]]
-    if method == "feature-extraction":
-        def freeze_features(i, model):
-            if i == 1:                                    # the small task: readout only
-                model.freeze(except_names=model.readout_names())
-        hooks["on_task_start"] = freeze_features
-    if on_task_end is not None:
-        hooks["on_task_end"] = on_task_end
-    history = common.fit(config, model, tasks, method_obj, seed, run_dir, resume, progress,
-                         epochs=epochs, **hooks)
-    record = common.run_record(seed, method, c, history, started, {
-        "val_accuracy": float(history.R[-1, -1]),
-        "pretrain_val_accuracy": None if method == "scratch" else float(history.R[0, 0]),
-        "tasks": [t.name for t in tasks]})
-    return common.save_run(run_dir, record)
+def expand(config):
+    """One job per seed: it pretrains once and runs every method from that network."""
+    return [{"seed": seed, "method": "transfer", "c": None} for seed in config["seeds"]]
 
 
-def report(config, runs, data_info):
-    """Bar plot of validation accuracy per method with chance level; the numbers; a table."""
+def describe(data, config):
+    return {"name": config["data"], "source": data.note,
+            "pretrain": {"task": data.pretrain.name, "n_train": len(data.pretrain.y_train),
+                         "n_val": len(data.pretrain.y_test)},
+            "small_task": {"n_pool": len(data.pool_y), "n_selection": len(data.selection[1]),
+                           "n_report": len(data.report[1]), "shots_per_class": config["shots"]},
+            "chance": data.chance}
+
+
+def run_one(load, make_model, small_name, config, run, run_dir, log, on_task_end):
+    """ONE seed: pretrain once (with SI's bookkeeping), then every method on the same few
+    examples from that same network. Returns one result per method (and per c for SI)."""
+    seed = run["seed"]
+    data = load(config)
+    small = data.small_task(small_name, config["shots"], seed)
+    fit = functools.partial(common.fit, config, seed=seed, log=log, on_task_end=on_task_end)
+    methods = [split_method(m) for m in config["methods"]]
+    needs_pretraining = any(name != "scratch" for name, _ in methods)
+    results, pretrained = [], None
+    if needs_pretraining:
+        model = make_model(config, data.image_shape, seed)
+        si = SI(c=0.0, xi=config["xi"], integrator=config["integrator"])  # c acts from task 2
+        history = fit(model, [data.pretrain], si, run_dir=f"{run_dir}/pretrain",
+                      epochs=config["pretrain_epochs"])
+        pretrained = (model.state_dict(), si.state_dict(), float(history.R[0, 0]))
+    for name, strength in methods:
+        for c in (config["c"] if name == "si" and strength is None else [strength]):
+            model = make_model(config, data.image_shape, seed)
+            method = common.make_run_method(config, name, c)
+            hooks = {}
+            if name != "scratch":
+                model.load_state_dict(pretrained[0])
+            if name == "si":
+                method.attach(model).load_state_dict(pretrained[1])    # Omega, theta_ref
+            if name == "feature-extraction":
+                hooks["on_task_start"] = lambda i, m: m.freeze(except_names=m.readout_names())
+            label = f"{name}" + ("" if c is None else f"-c{c:g}")
+            history = fit(model, [small], method, run_dir=f"{run_dir}/{label}", **hooks)
+            results.append({
+                "method": name, "c": c, "label": label_of(name, c),
+                "report_accuracy": float(history.R[0, 0]),
+                "selection_accuracy": float(model.accuracy(*data.selection, data.classes)),
+                "pretrain_val_accuracy": None if name == "scratch" else pretrained[2],
+                "epochs": history.epochs, "warnings": list(getattr(history, "warnings", []))})
+    return {"methods": results, "tasks": [data.pretrain.name, small.name]}
+
+
+# -- choosing c and reporting -------------------------------------------------------------
+def choose_c(runs):
+    """The SI strength with the best mean SELECTION accuracy over seeds (ties: the smaller c).
+
+    Reads ``selection_accuracy`` only: the reported (report-half) accuracy never enters.
+    """
+    by_c = {}
+    for run in runs:
+        for r in run["methods"]:
+            if r["method"] == "si":
+                by_c.setdefault(r["c"], []).append(r["selection_accuracy"])
+    if not by_c:
+        return None, {}
+    means = {c: float(np.mean(v)) for c, v in sorted(by_c.items())}
+    best = max(means.values())
+    return min(c for c, m in means.items() if m == best), means
+
+
+def paired_difference(a, b):
+    """Mean of a - b over paired seeds with its 95% t-interval (``None`` bounds for one seed)."""
+    from scipy import stats
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = len(d)
+    mean = float(d.mean())
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None, "n": n}
+    half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+def verdict(diff):
+    if diff["low"] is None:
+        return "n/a (one seed)"
+    if diff["low"] > 0:
+        return "SI better"
+    if diff["high"] < 0:
+        return "SI worse"
+    return "no clear difference"
+
+
+def report(title, config, runs, data):
+    """Bars of report-half accuracy per method (SI at the chosen c), the paired differences,
+    the selection table for c, and the numbers behind all of it."""
     from .plotting import plot_transfer
 
-    groups = common.group_by_label(runs)
-    scores = {label: [r["val_accuracy"] for r in group] for label, group in groups.items()}
-    chance = 0.1 if config["experiment"] == "transfer-mnist-bg" else 0.5
-    title = ("Transfer MNIST -> MNIST-bg" if chance == 0.1 else
-             "Transfer classes 0-7 -> 8 vs 9" + ("" if config["data"] == "cifar10"
-                                                 else f" ({config['data']} stand-in)"))
-    note = (f"validation data ({config['shots']} labelled examples per class for training); "
-            f"{common.seeds_note(config)}")
-    figure = plot_transfer(scores, chance=chance, title=title, note=note)
-    summary = {label: {"val_accuracy": common.stats(v),
-                       "pretrain_val_accuracy": common.stats(
-                           [r["pretrain_val_accuracy"] for r in groups[label]
-                            if r["pretrain_val_accuracy"] is not None] or [float("nan")])}
-               for label, v in scores.items()}
-    plot = {"kind": "transfer", "note": note, "chance": chance, "scores": scores,
-            "mean": {k: s["val_accuracy"]["mean"] for k, s in summary.items()},
-            "sem": {k: s["val_accuracy"]["sem"] for k, s in summary.items()}}
-    rows = [[label, common.pm(s["val_accuracy"]), common.pm(s["pretrain_val_accuracy"])
-             if np.isfinite(s["pretrain_val_accuracy"]["mean"]) else "-",
-             s["val_accuracy"]["n"]] for label, s in summary.items()]
-    text = common.table(rows, ["method", "validation accuracy", "after pretraining", "seeds"])
+    runs = sorted(runs, key=lambda r: r["seed"])
+    c_star, selection_means = choose_c(runs)
+    per_method = {}                                          # label -> per-seed accuracies
+    for run in runs:
+        for r in run["methods"]:
+            if r["method"] == "si" and r["c"] != c_star:
+                continue
+            label = r["label"] + (" [chosen c]" if r["method"] == "si" else "")
+            per_method.setdefault(label, []).append(r["report_accuracy"])
+    si_label = next((k for k in per_method if k.endswith("[chosen c]")), None)
+    diffs = {} if si_label is None else {
+        label: paired_difference(per_method[si_label], v)
+        for label, v in per_method.items() if label != si_label}
+    note = (f"report half of the held-out data ({data['small_task']['n_report']:,} images; "
+            f"{config['shots']} labelled examples per class for training); "
+            + (f"c={c_star:g} chosen on the disjoint selection half; " if c_star is not None
+               else "") + common.seeds_note(config))
+    figure = plot_transfer(per_method, chance=data["chance"], title=title, note=note)
+    summary = {"chosen_c": c_star, "selection_accuracy_by_c": selection_means,
+               "report_accuracy": {k: common.stats(v) for k, v in per_method.items()},
+               "si_minus": {k: dict(d, verdict=verdict(d)) for k, d in diffs.items()}}
+    plot = {"kind": "transfer", "note": note, "chance": data["chance"], "scores": per_method,
+            "mean": {k: s["mean"] for k, s in summary["report_accuracy"].items()},
+            "sem": {k: s["sem"] for k, s in summary["report_accuracy"].items()}}
+    rows = [[k, common.pm(s), s["n"]] for k, s in summary["report_accuracy"].items()]
+    text = common.table(rows, ["method", "accuracy (report half)", "seeds"])
+    if diffs:
+        drows = [[f"SI - {k}", f"{d['mean']:+.4f}",
+                  "n/a" if d["low"] is None else f"[{d['low']:+.4f}, {d['high']:+.4f}]",
+                  verdict(d)] for k, d in diffs.items()]
+        text += "\n\n" + common.table(drows, ["paired difference", "mean", "95% interval",
+                                              "verdict"])
+    if selection_means:
+        text += "\n\nc chosen on the selection half: " + ", ".join(
+            f"c={c:g}: {m:.4f}" for c, m in selection_means.items()) + f" -> c={c_star:g}"
     return {"summary": summary, "plot": plot, "figure": figure, "table": text}
-
-
-def _protocol(name, doc, paper, quick, datasets, figure):
-    return SimpleNamespace(__doc__=doc, EXPERIMENT=name, PROFILES={"paper": paper, "quick": quick},
-                           METHODS=METHODS, DATASETS=datasets, FIGURE=figure,
-                           data_info=data_info, job=job, report=report)
-
-
-MNIST_BG = _protocol("transfer-mnist-bg",
-                     "Compared: SI, feature extraction (readout only), fine-tuning, from scratch; "
-                     "MNIST-bg validation accuracy, mean and SEM over seeds.",
-                     MNIST_BG_PAPER,
-                     # 784-256-256-10, 5 pretraining epochs, 30 on the small task: ~1 min.
-                     dict(MNIST_BG_PAPER, pretrain_epochs=5, epochs=30),
-                     ("auto", "mnist", "mnist-subset", "digits"), "transfer_mnist_bg")
-CIFAR = _protocol("transfer-cifar",
-                  "Compared: SI, feature extraction (readout only), fine-tuning, from scratch; "
-                  "8-vs-9 validation accuracy, mean and SEM over seeds.",
-                  CIFAR_PAPER,
-                  # a narrower CNN, 4,000 pretraining images, 2 + 20 epochs: minutes on a CPU.
-                  dict(CIFAR_PAPER, widths=[16, 16, 32, 32], hidden=[128], batch_size=64,
-                       pretrain_examples=4000, pretrain_epochs=2, epochs=20),
-                  ("cifar10", "fashion-mnist", "mnist-subset"), "transfer_cifar")
-
-
-def _run(protocol, profile, out, seeds, c, methods, device, data, epochs, xi, n_jobs, scheduler,
-         resume, progress, on_task_end, overrides):
-    given = dict(overrides, seeds=seeds, c=c, methods=methods, device=device, data=data,
-                 epochs=epochs, xi=xi)
-    extra = {} if on_task_end is None else {"on_task_end": on_task_end}
-    return common.run_experiment(protocol, protocol.EXPERIMENT, given, profile, out, n_jobs,
-                                 scheduler, resume, progress, **extra)
-
-
-def run_mnist_bg(profile="quick", out=None, seeds=None, c=None, methods=None, device=None,
-                 data=None, epochs=None, xi=None, n_jobs=1, scheduler=None, resume=False,
-                 progress=True, on_task_end=None, **overrides):
-    """MNIST -> MNIST-bg (Fig. 3 right); arguments as ``split_mnist.run``; ``epochs`` is the
-    small task's, ``pretrain_epochs=`` / ``shots=`` set the rest."""
-    return _run(MNIST_BG, profile, out, seeds, c, methods, device, data, epochs, xi, n_jobs,
-                scheduler, resume, progress, on_task_end, overrides)
-
-
-def run_cifar(profile="quick", out=None, seeds=None, c=None, methods=None, device=None,
-              data=None, epochs=None, xi=None, n_jobs=1, scheduler=None, resume=False,
-              progress=True, on_task_end=None, **overrides):
-    """CIFAR-10 0-7 -> 8 vs 9 (Fig. 3 left); ``data="fashion-mnist"`` is a labelled stand-in."""
-    return _run(CIFAR, profile, out, seeds, c, methods, device, data, epochs, xi, n_jobs,
-                scheduler, resume, progress, on_task_end, overrides)

@@ -1,0 +1,469 @@
+"""The path-integral identity (Eq. 3) on real training, made visible.
+
+SI's running importance omega_k sums each weight's share of the loss decrease along the path
+the optimizer took (Eq. 2-3, the paper's sum, with g the task gradient and delta the change the
+optimizer actually made):
+
+    sum_k omega_k = sum_t -g(t) . delta(t)  ~=  L(theta(t0)) - L(theta(t1)).
+
+"~=" hides conditions. The sum is a quadrature of the line integral of the gradient along the
+path; it converges to the loss decrease when the loss is smooth, the gradient is the one of the
+loss measured (full batch), and the step size goes to zero. This module measures each condition
+on MNIST digits, both integrators side by side: the paper's first-order sum (error O(lr)) and
+the trapezoid -(g(t) + g(t+1))/2 . delta(t) (error O(lr^2)).
+
+  smooth     full-batch gradient descent, tanh network: the curves coincide.
+  relu       the same on the paper's ReLU network: units switch on and off between steps, the
+             loss has kinks, and the error no longer vanishes with the step size.
+  minibatch  Adam on minibatches: omega integrates the MINIBATCH gradient, which the update itself
+             is built from, so sum(omega) also collects the batch noise (~ lr x the gradient
+             variance per step) and exceeds the full-batch loss decrease. The gap is measured
+             as sum(omega) - sum_t -grad L_full(t) . delta(t) (the noise term) next to the
+             quadrature error (the full-gradient sum against the actual decrease).
+  orders     the identity's error against the step size at a fixed duration lr x steps, with
+             least-squares log-log slopes (smooth net: ~1 and ~2).
+  importance where Omega (Eq. 4) ends up after the minibatch run: per layer, and per input pixel
+             (the first layer's Omega summed over hidden units, as an image).
+
+    from synapse.experiments import identity
+    run = identity.compute(identity.PROFILES["quick"], seed=0)      # JSON-ready dict
+    out = identity.report(identity.PROFILES["quick"], [run])         # summary, plot, figure, table
+
+The first-order sum is read from the engine (``sum(SI.omega)``, the fused optimizer step); the
+trapezoid is tracked from the same g and delta along the same path, and checked once against the
+engine's own ``SI(integrator="trapezoid")``.
+"""
+import functools
+import time
+
+import numpy as np
+
+from synapse.backend import asnumpy
+from synapse.errors import ConfigError
+from synapse.methods import SI
+from synapse.model import mlp
+from synapse.optim import SGD, Adam
+
+FIGURE = "identity"
+DATASETS = ("mnist-subset", "mnist", "fashion-mnist", "digits")
+
+# Plain settings; every one is used. "lrs" are the step sizes of the orders panel, run for
+# "duration" = lr x steps each; "gd_*" the full-batch runs of the smooth and relu panels.
+QUICK = {"data": "mnist-subset", "data_seed": 0, "n_train": 1000,
+         "smooth_hidden": [64], "relu_hidden": [64, 64],
+         "gd_lr": 0.1, "gd_steps": 200,
+         "orders_n": 256, "orders_hidden": [32], "lrs": [0.4, 0.2, 0.1, 0.05, 0.025],
+         "duration": 4.0,
+         "adam_lr": 1e-3, "batch_size": 64, "epochs": 3, "xi": 1e-3, "seeds": [0]}
+PROFILES = {
+    "quick": QUICK,
+    # the split-MNIST network (784-256-256-10 ReLU) on all 4,000 training digits
+    "paper": dict(QUICK, n_train=4000, smooth_hidden=[256, 256], relu_hidden=[256, 256],
+                  epochs=5, seeds=[0, 1, 2]),
+}
+
+
+# -- settings ---------------------------------------------------------------------------------
+def _positive(key, value, kind=float):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if not ok or (kind is int and int(value) != value):
+        raise ConfigError(key, f"must be a positive {'integer' if kind is int else 'number'}, "
+                               f"got {value!r}")
+
+
+def check_config(config):
+    """Refuse, with one line naming the setting, anything but a value for every known key."""
+    missing = sorted(set(QUICK) - set(config))
+    unknown = sorted(set(config) - set(QUICK))
+    if missing or unknown:
+        key = (missing or unknown)[0]
+        raise ConfigError(key, "missing" if missing else
+                          f"unknown setting (expected one of {', '.join(sorted(QUICK))})")
+    if config["data"] not in DATASETS:
+        raise ConfigError("data", f"{config['data']!r} is not one of {', '.join(DATASETS)}")
+    for key in ("n_train", "gd_steps", "orders_n", "batch_size", "epochs"):
+        _positive(key, config[key], int)
+    for key in ("gd_lr", "duration", "adam_lr", "xi"):
+        _positive(key, config[key])
+    for key in ("smooth_hidden", "relu_hidden", "orders_hidden"):
+        if not isinstance(config[key], (list, tuple)) or not config[key]:
+            raise ConfigError(key, f"must be a non-empty list of layer widths, got {config[key]!r}")
+        for width in config[key]:
+            _positive(key, width, int)
+    lrs = config["lrs"]
+    if not isinstance(lrs, (list, tuple)) or len(lrs) < 3:
+        raise ConfigError("lrs", f"needs at least 3 step sizes to fit a slope, got {lrs!r}")
+    for lr in lrs:
+        _positive("lrs", lr)
+        if config["duration"] / lr < 1:
+            raise ConfigError("lrs", f"step size {lr} is longer than duration "
+                                     f"{config['duration']}: no step would run")
+    if config["batch_size"] >= config["n_train"]:
+        raise ConfigError("batch_size", f"{config['batch_size']} is not smaller than n_train "
+                                        f"{config['n_train']}: that is full-batch, not minibatch")
+    if not isinstance(config["seeds"], (list, tuple)) or not config["seeds"]:
+        raise ConfigError("seeds", f"must be a non-empty list of integers, got {config['seeds']!r}")
+    return config
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name, data_seed):
+    from synapse.data import load_dataset
+    return load_dataset(name, seed=data_seed, log=None)
+
+
+def training_digits(config, seed):
+    """``n_train`` training examples (float64; which ones depends on the seed), and the data's
+    description."""
+    ds = _dataset(config["data"], config["data_seed"])
+    n = len(ds.y_train)
+    if config["n_train"] > n or config["orders_n"] > n:
+        key = "n_train" if config["n_train"] > n else "orders_n"
+        raise ConfigError(key, f"{config[key]} examples asked, {ds.name} has {n} training "
+                               f"examples")
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    return ds.x_train[order].astype(np.float64), ds.y_train[order], ds
+
+
+# -- one path, both integrators -----------------------------------------------------------------
+def _dot(a, b):
+    return float(asnumpy((a * b).sum()))
+
+
+def follow_path(model, optimizer, batches, x, y, record_every=1, full_gradient=False, xi=1e-3):
+    """Train along ``batches`` with SI (c = 0, first-order) and record the identity.
+
+    ``batches`` is a list of ``(xb, yb)``; passing ``(x, y)`` itself is a full-batch step.
+    Every ``record_every`` steps (and at the end) a row: the step, the full-batch loss decrease
+    L(t0) - L(t), the engine's sum(omega) (first-order), the trapezoid sum over the same g and
+    delta, and with ``full_gradient`` the first-order sum taken with the FULL-batch gradient
+    along the same path (for minibatches: the identity's integrand without the batch noise).
+    Returns ``(rows, si)``; ``si`` still holds this task's omega (``end_task`` consolidates).
+    """
+    si = SI(c=0.0, xi=xi, integrator="first-order").attach(model)
+    params = model.params
+    full_loss = lambda: float(asnumpy(model.loss_and_grad(x, y)))  # noqa: E731  (sets grad)
+    loss0 = full_loss()
+    trapezoid, full_sum, delta_prev = 0.0, 0.0, None
+    rows = {"step": [], "decrease": [], "first_order": [], "trapezoid": []}
+    if full_gradient:
+        rows["full_gradient"] = []
+
+    def record(t, loss):
+        rows["step"].append(t)
+        rows["decrease"].append(loss0 - loss)
+        rows["first_order"].append(float(asnumpy(si.omega.sum())))
+        rows["trapezoid"].append(trapezoid)
+        if full_gradient:
+            rows["full_gradient"].append(full_sum)
+
+    loss = loss0
+    for t, (xb, yb) in enumerate(batches):
+        recording = t % record_every == 0
+        if t and (recording or full_gradient or xb is x):
+            loss = full_loss()                            # L(t); grad = full-batch g(t)
+        g_full = params.grad.copy() if full_gradient else None
+        if xb is not x:
+            model.loss_and_grad(xb, yb)                   # this minibatch's g(t)
+        g = params.grad                                   # the task gradient, no penalty
+        if delta_prev is not None:
+            trapezoid += -0.5 * _dot(g, delta_prev)       # closes step t-1 with g(t)
+        if recording:
+            record(t, loss)
+        delta = si.step(optimizer, g)                     # the optimizer's actual change
+        trapezoid += -0.5 * _dot(g, delta)                # opens step t with g(t)
+        if full_gradient:
+            full_sum += -_dot(g_full, delta)
+        delta_prev = delta.copy()
+    loss = full_loss()
+    xb, yb = batches[-1]
+    if xb is not x:
+        model.loss_and_grad(xb, yb)                       # a minibatch g closes a minibatch path
+    trapezoid += -0.5 * _dot(params.grad, delta_prev)
+    si.close_path(params.grad)                            # first-order: nothing to close
+    record(len(batches), loss)
+    return rows, si
+
+
+def _gd_path(config, seed, x, y, hidden, activation, lr, steps, record_every=1):
+    model = mlp([x.shape[1], *hidden, int(y.max()) + 1], seed=seed, dtype=np.float64,
+                activation=activation)
+    rows, si = follow_path(model, SGD(model.params, lr=lr), [(x, y)] * steps, x, y,
+                           record_every=record_every)
+    return rows, model
+
+
+def engine_trapezoid(config, seed, x, y, hidden, activation, lr, steps):
+    """The engine's own trapezoid (``SI(integrator="trapezoid")``) on the same path: sum(omega)
+    after ``close_path`` and the loss decrease."""
+    model = mlp([x.shape[1], *hidden, int(y.max()) + 1], seed=seed, dtype=np.float64,
+                activation=activation)
+    si = SI(c=0.0, integrator="trapezoid").attach(model)
+    opt = SGD(model.params, lr=lr)
+    loss0 = float(asnumpy(model.loss_and_grad(x, y)))
+    si.begin_task(0, None)
+    for _ in range(steps):
+        si.step(opt, model.params.grad)
+        loss = float(asnumpy(model.loss_and_grad(x, y)))
+    si.close_path(model.params.grad)
+    return {"sum_omega": float(asnumpy(si.omega.sum())), "decrease": loss0 - loss}
+
+
+def slope(lrs, errors):
+    """Least-squares slope of log|error| against log(lr): the observed order."""
+    return float(np.polyfit(np.log(lrs), np.log(np.abs(errors)), 1)[0])
+
+
+def orders(config, seed, x, y, activation):
+    """Final identity errors for each step size in ``lrs`` at a fixed duration, both integrators,
+    and the fitted orders."""
+    xs, ys = x[:config["orders_n"]], y[:config["orders_n"]]
+    out = {"lr": list(config["lrs"]), "first_order": [], "trapezoid": [], "decrease": []}
+    for lr in config["lrs"]:
+        steps = int(round(config["duration"] / lr))
+        rows, _ = _gd_path(config, seed, xs, ys, config["orders_hidden"], activation, lr, steps,
+                           record_every=steps)
+        d = rows["decrease"][-1]
+        out["decrease"].append(d)
+        out["first_order"].append(rows["first_order"][-1] - d)
+        out["trapezoid"].append(rows["trapezoid"][-1] - d)
+    for name in ("first_order", "trapezoid"):
+        out[f"slope_{name}"] = slope(out["lr"], out[name])
+    return out
+
+
+def minibatch_path(config, seed, x, y):
+    """The paper's ReLU network trained with Adam on minibatches; the identity and Omega."""
+    model = mlp([x.shape[1], *config["relu_hidden"], int(y.max()) + 1], seed=seed,
+                dtype=np.float64, activation="relu")
+    rng = np.random.default_rng([seed, 11])
+    bs, n = config["batch_size"], len(y)
+    batches = []
+    for _ in range(config["epochs"]):
+        order = rng.permutation(n)
+        batches += [(x[order[i:i + bs]], y[order[i:i + bs]]) for i in range(0, n - bs + 1, bs)]
+    rows, si = follow_path(model, Adam(model.params, lr=config["adam_lr"]), batches, x, y,
+                           record_every=max(1, len(batches) // 50), full_gradient=True,
+                           xi=config["xi"])
+    si.end_task(0, None)                                   # Eq. 4: Omega from this path
+    return rows, importance(model, si)
+
+
+def importance(model, si):
+    """Omega per parameter array (mean, total, share of all) and the first layer's Omega per
+    input, summed over its units (an image)."""
+    Omega = asnumpy(si.Omega)
+    params = model.params
+    total = float(Omega.sum())
+    layers = {}
+    for name in params.names:
+        part = Omega[params.slices[name]]
+        layers[name] = {"size": int(part.size), "mean": float(part.mean()),
+                        "total": float(part.sum()),
+                        "share": float(part.sum() / total) if total > 0 else 0.0}
+    first = params.names[0]
+    W = Omega[params.slices[first]].reshape(params.shapes[first])   # (inputs, units)
+    return {"layers": layers, "first_layer": first, "per_input": W.sum(axis=1)}
+
+
+def _curves_summary(rows):
+    d, f, t = rows["decrease"][-1], rows["first_order"][-1], rows["trapezoid"][-1]
+    out = {"decrease": d, "first_order": f, "trapezoid": t,
+           "first_order_error": f - d, "trapezoid_error": t - d,
+           "first_order_relative": (f - d) / d, "trapezoid_relative": (t - d) / d}
+    if "full_gradient" in rows:
+        full = rows["full_gradient"][-1]
+        out.update(full_gradient=full, batch_noise=f - full, quadrature_error=full - d,
+                   ratio=f / d)
+    return out
+
+
+def compute(config, seed):
+    """ONE run of every panel; returns a JSON-ready dict holding every plotted number."""
+    check_config(config)
+    start = time.perf_counter()
+    x, y, ds = training_digits(config, seed)
+    x, y = x[:config["n_train"]], y[:config["n_train"]]
+    lr, steps = config["gd_lr"], config["gd_steps"]
+    smooth, _ = _gd_path(config, seed, x, y, config["smooth_hidden"], "tanh", lr, steps)
+    relu, _ = _gd_path(config, seed, x, y, config["relu_hidden"], "relu", lr, steps)
+    check = engine_trapezoid(config, seed, x, y, config["smooth_hidden"], "tanh", lr, steps)
+    minibatch, omega = minibatch_path(config, seed, x, y)
+    side = int(round(np.sqrt(omega["per_input"].size)))
+    image_shape = tuple(ds.image_shape[-2:]) if np.prod(ds.image_shape[-2:]) == \
+        omega["per_input"].size else (side, side)
+    omega["per_input"] = omega["per_input"].reshape(image_shape)
+    record = {
+        "seed": seed, "data": ds.info(),
+        "smooth": {"curves": smooth, "summary": _curves_summary(smooth),
+                   "engine_trapezoid": check},
+        "relu": {"curves": relu, "summary": _curves_summary(relu)},
+        "minibatch": {"curves": minibatch, "summary": _curves_summary(minibatch)},
+        "orders": {"smooth": orders(config, seed, x, y, "tanh"),
+                   "relu": orders(config, seed, x, y, "relu")},
+        "importance": omega,
+    }
+    record["seconds"] = time.perf_counter() - start
+    return _jsonable(record)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+# -- report -------------------------------------------------------------------------------------
+def note_for(run):
+    """The figure's note: the data, and the minibatch gap measured and explained."""
+    m = run["minibatch"]["summary"]
+    return (f"{run['data']['name']}, {run['data']['n_features']} inputs; seed {run['seed']}. "
+            f"Minibatch Adam: sum(omega) = {m['first_order']:.3g} vs full-batch decrease "
+            f"{m['decrease']:.3g} (x{m['ratio']:.2g}); {m['batch_noise']:.3g} of the gap is batch "
+            f"noise (omega uses the same minibatch gradient the update is made of: "
+            f"sum(omega) - sum -grad L_full . delta), {m['quadrature_error']:.2g} is the "
+            f"quadrature error.")
+
+
+def report(config, runs):
+    """The identity figure (first run), the numbers behind it, a per-seed summary and table."""
+    check_config(config)
+    if not runs:
+        raise ConfigError("seeds", "no runs to report")
+    summary = {}
+    for run in runs:
+        s = {panel: run[panel]["summary"] for panel in ("smooth", "relu", "minibatch")}
+        s["slopes"] = {arch: {k: run["orders"][arch][f"slope_{k}"]
+                              for k in ("first_order", "trapezoid")}
+                       for arch in ("smooth", "relu")}
+        s["engine_trapezoid"] = run["smooth"]["engine_trapezoid"]
+        summary[f"seed {run['seed']}"] = s
+    rows = []
+    for label, s in summary.items():
+        rows.append([label,
+                     f"{s['smooth']['first_order_relative']:+.2e} / "
+                     f"{s['smooth']['trapezoid_relative']:+.2e}",
+                     f"{s['relu']['first_order_relative']:+.2e} / "
+                     f"{s['relu']['trapezoid_relative']:+.2e}",
+                     f"{s['minibatch']['ratio']:.2f}",
+                     f"{s['slopes']['smooth']['first_order']:.2f} / "
+                     f"{s['slopes']['smooth']['trapezoid']:.2f}",
+                     f"{s['slopes']['relu']['first_order']:.2f} / "
+                     f"{s['slopes']['relu']['trapezoid']:.2f}"])
+    header = ["run", "smooth rel. error (1st / trap)", "relu rel. error (1st / trap)",
+              "minibatch sum(omega)/decrease", "smooth slopes", "relu slopes"]
+    text = _table(rows, header)
+    note = note_for(runs[0])
+    figure = plot_identity(runs[0], note=note)
+    plot = {"kind": "identity", "note": note, "run": runs[0]}
+    return {"summary": summary, "plot": plot, "figure": figure, "table": text}
+
+
+def _table(rows, header):
+    widths = [max(len(str(r[k])) for r in rows + [header]) for k in range(len(header))]
+    fmt = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths))  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def run(profile="quick", seeds=None, out=None, **overrides):
+    """Compute every seed of a profile, report, and (with ``out``) write the results folder:
+    ``results.json``, ``identity.png``/``.svg``, ``summary.txt``. Returns the report."""
+    if profile not in PROFILES:
+        raise ConfigError("profile", f"{profile!r} is not one of {', '.join(PROFILES)}")
+    config = dict(PROFILES[profile], **overrides)
+    if seeds is not None:
+        config["seeds"] = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    check_config(config)
+    runs = [compute(config, seed) for seed in config["seeds"]]
+    result = report(config, runs)
+    if out is not None:
+        import pathlib
+        from .results import atomic_write_bytes, atomic_write_json, run_metadata, save_figure
+        out = pathlib.Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "results.json",
+                          {"experiment": "identity", "config": config, "runs": runs,
+                           "summary": result["summary"], "plot": result["plot"],
+                           "metadata": run_metadata()})
+        save_figure(result["figure"], out / FIGURE)
+        atomic_write_bytes(out / "summary.txt", (result["table"] + "\n").encode("utf-8"))
+    return result
+
+
+# -- the figure ---------------------------------------------------------------------------------
+def _curves_panel(ax, curves, title):
+    step = curves["step"]
+    ax.plot(step, curves["decrease"], color="k", linewidth=2.2, label="L(t0) - L(t), full batch")
+    ax.plot(step, curves["first_order"], color="tab:blue", linestyle="--",
+            label="sum omega, first-order")
+    ax.plot(step, curves["trapezoid"], color="tab:green", linestyle=":", linewidth=1.8,
+            label="sum omega, trapezoid")
+    if "full_gradient" in curves:
+        ax.plot(step, curves["full_gradient"], color="tab:orange", linestyle="-.",
+                label="sum -grad L_full . delta")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("step", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def plot_identity(run, note=None):
+    """The identity figure from one ``compute`` record: (a) smooth full batch, (b) ReLU full
+    batch, (c) minibatch Adam, (d) error against step size (log-log, fitted slopes), (e) Omega
+    per parameter array and the first layer's Omega per input pixel. Returns the ``Figure``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13.0, 7.4), layout="constrained")
+    axes = fig.subplots(2, 3)
+    for ax, panel, title in ((axes[0, 0], "smooth", "(a) full batch, tanh"),
+                             (axes[0, 1], "relu", "(b) full batch, ReLU"),
+                             (axes[0, 2], "minibatch", "(c) minibatch Adam, ReLU")):
+        s = run[panel]["summary"]
+        _curves_panel(ax, run[panel]["curves"],
+                      f"{title}: error {s['first_order_relative']:+.1e} (1st), "
+                      f"{s['trapezoid_relative']:+.1e} (trap.) of the decrease")
+    axes[0, 0].set_ylabel("loss decrease / sum omega", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    axes[0, 2].legend(fontsize=7, loc="upper left")
+
+    ax = axes[1, 0]
+    for arch, style in (("smooth", "-"), ("relu", "--")):
+        o = run["orders"][arch]
+        for name, color, marker in (("first_order", "tab:blue", "o"),
+                                    ("trapezoid", "tab:green", "s")):
+            ax.loglog(o["lr"], np.abs(o[name]), color=color, linestyle=style, marker=marker,
+                      markersize=4, label=f"{arch}, {name.replace('_', '-')}: slope "
+                                          f"{o[f'slope_{name}']:.2f}")
+    ax.set_title("(d) |sum omega - decrease| against the step size", fontsize=9)
+    ax.set_xlabel("step size lr (duration lr x steps fixed)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+
+    imp = run["importance"]
+    ax = axes[1, 1]
+    names = list(imp["layers"])
+    ax.bar(range(len(names)), [imp["layers"][n]["mean"] for n in names], color="tab:purple")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
+    ax.set_title("(e) mean Omega per parameter, after run (c)", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="y", alpha=0.3)
+
+    ax = axes[1, 2]
+    image = ax.imshow(np.asarray(imp["per_input"], dtype=float), cmap="magma")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(f"(e) Omega of {imp['first_layer']} summed per input pixel", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.suptitle("The path-integral identity sum(omega) = L(t0) - L(t1), on real training")
+    if note:
+        fig.supxlabel(note, fontsize=7, color="0.3", wrap=True)
+    return fig
