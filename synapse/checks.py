@@ -1,14 +1,18 @@
-"""Input checks shared by the engine: each raises an error that names what is wrong."""
+"""Input checks shared by the engine: each raises a one-line UserError naming what is wrong."""
 import math
+import numbers
 
-from .backend import get_array_module
+import numpy as np
+
+from .backend import asnumpy, get_array_module
+from .errors import ConfigError, DataError, UserError
 
 
 def check_finite(x, what):
     """Raise if the array x holds NaN or Inf (one reduction; a host sync on CuPy)."""
     xp = get_array_module(x)
     if not bool(xp.isfinite(x).all()):
-        raise ValueError(f"{what} contains NaN or Inf")
+        raise DataError(f"{what} contains NaN or Inf")
 
 
 def check_nonnegative(owner, **values):
@@ -17,6 +21,60 @@ def check_nonnegative(owner, **values):
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise TypeError(f"{owner}: {key} must be a number, got {value!r}") from None
+            raise UserError(f"{owner}: {key} must be a number, got {value!r}") from None
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{owner}: {key} must be a finite number >= 0, got {value}")
+            raise UserError(f"{owner}: {key} must be a finite number >= 0, got {value}")
+
+
+def check_count(name, value, minimum=1):
+    """``value`` as an int >= minimum; a whole float (2.0) is accepted, 2.5, NaN, "32" and
+    True are not (a count is never rounded silently)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        number = int(value)
+    else:
+        raise ConfigError(name, f"must be a whole number >= {minimum}, got {value!r}")
+    if number < minimum:
+        raise ConfigError(name, f"must be a whole number >= {minimum}, got {value!r}")
+    return number
+
+
+def check_representable(owner, dtype, **values):
+    """Refuse hyper-parameters that the training dtype cannot hold: a non-zero value that
+    underflows to 0 or to a subnormal (e.g. SI's xi = 1e-50 is 0 in float32, and then
+    omega / (Delta^2 + xi) divides by zero), or one that overflows to Inf."""
+    info = np.finfo(dtype)
+    for key, value in values.items():
+        value = float(value)
+        if value != 0 and abs(value) < info.tiny:
+            raise ConfigError(key, f"{value:g} ({owner}) underflows in {info.dtype.name} (smallest "
+                                   f"normal number {info.tiny:.3g}); use a larger value or "
+                                   f"dtype=float64")
+        if abs(value) > info.max:
+            raise ConfigError(key, f"{value:g} ({owner}) overflows in {info.dtype.name} "
+                                   f"(largest {info.max:.3g})")
+
+
+def check_task_fits(task, model):
+    """Check a Task's arrays against the model, once, before training on it: finite float
+    inputs of the width the model reads, labels and classes among its output units."""
+    n_in, n_out = model.n_inputs, model.n_outputs
+    for split in ("train", "test"):
+        x, y = getattr(task, "x_" + split), getattr(task, "y_" + split)
+        where = f"task {task.name!r} x_{split}"
+        if x.dtype.kind != "f":
+            raise DataError(f"{where}: expected a float array, got dtype {x.dtype}")
+        width = int(np.prod(x.shape[1:]))
+        if n_in is not None and width != n_in:
+            raise DataError(f"{where}: examples of shape {tuple(x.shape[1:])} ({width} values), "
+                            f"but the model reads {n_in} values per example")
+        check_finite(x, where)
+        if n_out is not None:
+            units = set(range(n_out))
+            wanted = set(task.classes) if task.classes is not None else set()
+            wanted |= set(np.unique(asnumpy(y)).tolist())
+            bad = sorted(wanted - units)
+            if bad:
+                raise DataError(f"task {task.name!r}: classes/labels {bad} are outside the "
+                                f"model's {n_out} output units [0, {n_out})")

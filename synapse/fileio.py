@@ -10,6 +10,8 @@ import tempfile
 
 import numpy as np
 
+from .errors import CheckpointError
+
 
 def _fsync_dir(folder):
     """Make the rename itself durable; not possible (nor needed) on every platform."""
@@ -57,3 +59,44 @@ def save_npz_atomic(path, arrays):
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def remove_stale_tmp(path):
+    """Delete temporary files a killed ``atomic_write_bytes(path, ...)`` left behind
+    (``.<name>.*.tmp`` beside ``path``); returns the paths removed. Only for a path that no
+    other live process is writing (e.g. a checkpoint being resumed)."""
+    path = pathlib.Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def load_npz(path, what="file"):
+    """Every array of an .npz written by ``save_npz_atomic``, read eagerly, no pickle.
+
+    A missing, empty, truncated or foreign file, or one holding NaN/Inf in a float array,
+    raises ``CheckpointError`` with one line naming the file (never NumPy's advice to allow
+    pickles).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{what} {path} is empty (a write was cut short?)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as err:  # BadZipFile, EOFError, zlib.error, ValueError (pickle), OSError
+        raise CheckpointError(f"{what} {path} is not a readable .npz archive: truncated, "
+                              f"corrupt or not written by synapse ({type(err).__name__})") from None
+    for key, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            bad = int(value.size - np.isfinite(value).sum())
+            raise CheckpointError(f"{what} {path} holds {bad} NaN/Inf values in {key!r}; "
+                                  f"refusing to load it")
+    return arrays

@@ -2,7 +2,8 @@
 import numpy as np
 
 from .checks import check_finite
-from .fileio import save_npz_atomic
+from .errors import DataError
+from .fileio import load_npz, save_npz_atomic
 from .backend import asnumpy, check_dtype, get_array_module, resolve_device, to_device, xp_for
 from .init import get_initialiser
 from .losses import predict_labels, softmax_cross_entropy
@@ -87,6 +88,21 @@ class Sequential:
         self.frozen = None if not names else 1 - self.params.mask(names)
         return self
 
+    @property
+    def n_inputs(self):
+        """Values per example the model reads (None where no layer says)."""
+        if self.input_shape is not None:
+            return int(np.prod(self.input_shape))
+        return getattr(self.layers[0], "in_features", None)
+
+    @property
+    def n_outputs(self):
+        """Output units (logits) of the last layer that declares them (None if none does)."""
+        for layer in reversed(self.layers):
+            if hasattr(layer, "out_features"):
+                return layer.out_features
+        return None
+
     def readout_names(self):
         """Names of the last parameterised layer's parameters (the readout)."""
         for layer, names in zip(reversed(self.layers), reversed(self.owners)):
@@ -106,9 +122,9 @@ class Sequential:
     def _prepare_input(self, x, check=True):
         xp = self.xp
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"model input must be an array, got {type(x).__name__}")
+            raise DataError(f"model input must be an array, got {type(x).__name__}")
         if x.dtype.kind != "f":
-            raise TypeError(f"model input must be a float array, got dtype {x.dtype}")
+            raise DataError(f"model input must be a float array, got dtype {x.dtype}")
         if get_array_module(x) is not xp or x.dtype != self.dtype:
             x = xp.asarray(x, dtype=self.dtype)
         if check:
@@ -156,8 +172,11 @@ class Sequential:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def accuracy(self, x, y, active=None, batch_size=2048):
+        """Fraction of ``x`` whose predicted label (over the ``active`` units) equals ``y``."""
         if len(x) != len(y):
-            raise ValueError(f"accuracy: {len(x)} inputs but {len(y)} labels")
+            raise DataError(f"accuracy: {len(x)} inputs but {len(y)} labels")
+        if len(y) == 0:
+            raise DataError("accuracy: no examples (empty arrays): accuracy is undefined")
         return float((self.predict(x, active, batch_size) == asnumpy(y)).mean())
 
     # -- persistence --------------------------------------------------------------------
@@ -187,9 +206,9 @@ class Sequential:
 
     def load(self, path):
         """Load parameters saved by ``save``; returns the ``extra`` arrays as a dict."""
-        with np.load(path, allow_pickle=False) as f:
-            state = {k[6:]: f[k] for k in f.files if k.startswith("param/")}
-            extra = {k[6:]: f[k] for k in f.files if k.startswith("extra/")}
+        arrays = load_npz(path, "model file")
+        state = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+        extra = {k[6:]: v for k, v in arrays.items() if k.startswith("extra/")}
         self.load_state_dict(state)
         return extra
 
@@ -224,7 +243,8 @@ def mlp(sizes, seed=0, device=None, dtype=np.float32, zero_readout=True, init="g
 def cnn(input_shape=(3, 32, 32), n_classes=10, seed=0, device=None, dtype=np.float32,
         widths=(32, 32, 64, 64), hidden=512, dropout=(0.25, 0.5), zero_readout=True):
     """The authors' CIFAR network: conv 32, 32, pool, conv 64, 64, pool, dropout .25,
-    dense 512, dropout .5, readout (FACTS.md)."""
+    dense 512, dropout .5, readout (the paper's split CIFAR-10/100 network; the authors'
+    repository ganguli-lab/pathint, fig_transfer_cifar/train.py)."""
     from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
     c, h, w = input_shape
     a, b, d, e = widths

@@ -119,14 +119,16 @@ def test_sgd_with_momentum_through_the_trainer(digit_tasks):
 
 
 def test_bad_task_data_is_rejected_before_training(digit_tasks):
+    from synapse.errors import DataError
     from synapse.train import train_tasks
     bad = digit_tasks[0]
     broken = type(bad)(bad.name, bad.x_train.copy(), bad.y_train, bad.x_test, bad.y_test,
                        bad.classes)
-    broken.x_train[0, 0] = np.nan
+    broken.x_train[0, 0] = np.nan                     # changed after the Task was built
     model = mlp([64, 10])
-    with pytest.raises(ValueError, match="NaN or Inf"):
-        train_tasks(model, [broken], make_method("si"), Adam(model.params), progress=False)
-    wrong = type(bad)(bad.name, bad.x_train, bad.y_train, bad.x_test, bad.y_test, (4, 5))
-    with pytest.raises(ValueError, match="outside the task's output units"):
-        train_tasks(model, [wrong], make_method("si"), Adam(model.params), progress=False)
+    with pytest.raises(DataError, match="NaN or Inf"):
+        train_tasks(model, [digit_tasks[1], broken], make_method("si"), Adam(model.params),
+                    progress=False)
+    assert not model.params.theta.any()               # refused before the first task
+    with pytest.raises(DataError, match=r"labels \[0, 1\] are outside the task's classes"):
+        type(bad)(bad.name, bad.x_train, bad.y_train, bad.x_test, bad.y_test, (4, 5))

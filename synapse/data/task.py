@@ -1,25 +1,112 @@
-"""One task of a continual-learning sequence: what the trainer learns and evaluates."""
-from dataclasses import dataclass, field
-from typing import Optional
+"""One task of a continual-learning sequence: what the trainer learns and evaluates.
 
+Your own data is a Task in one line::
+
+    task = Task("my task", x_train, y_train, x_test, y_test, classes=(0, 1))
+
+``x_*`` are float arrays (N, features...) (images scaled to [0, 1]); ``y_*`` integer labels
+that keep their values; ``classes`` the output units the task trains and evaluates (its head).
+Everything is checked here, once, with one line naming the field that is wrong.
+"""
 import numpy as np
 
+from ..backend import asnumpy
+from ..errors import DataError
 
-@dataclass
+FIELDS = ("name", "x_train", "y_train", "x_test", "y_test", "classes", "x_val", "y_val",
+          "permutation")
+
+
 class Task:
     """One task of a continual-learning sequence.
 
-    ``classes`` are the output units this task may use (multi-head training);
-    labels keep their original values. ``None`` means every unit is active.
-    ``permutation`` is the pixel permutation of a permuted task (None if none).
+    ``classes`` are the output units this task may use (multi-head training); labels keep
+    their original values. ``None`` means every unit is active. ``x_val``/``y_val`` are an
+    optional validation split; ``permutation`` the pixel order of a permuted task.
     """
 
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    classes: Optional[tuple] = None
-    x_val: Optional[np.ndarray] = None
-    y_val: Optional[np.ndarray] = None
-    permutation: Optional[np.ndarray] = field(default=None, repr=False)
+    def __init__(self, name=None, x_train=None, y_train=None, x_test=None, y_test=None,
+                 classes=None, x_val=None, y_val=None, permutation=None, **unknown):
+        if unknown:
+            raise DataError(f"Task: unknown field(s) {sorted(unknown)}; a Task has "
+                            f"{', '.join(FIELDS)}")
+        if not isinstance(name, str) or not name:
+            raise DataError(f"Task: name must be a non-empty string, got {name!r}")
+        where = f"task {name!r}"
+        self.name = name
+        self.classes = _classes(classes, where)
+        self.x_train, self.y_train = _pair(x_train, y_train, "train", where, required=True)
+        self.x_test, self.y_test = _pair(x_test, y_test, "test", where, required=True)
+        self.x_val, self.y_val = _pair(x_val, y_val, "val", where, required=False)
+        self.permutation = permutation
+        shapes = {s: tuple(getattr(self, "x_" + s).shape[1:]) for s in ("train", "test", "val")
+                  if getattr(self, "x_" + s) is not None}
+        if len(set(shapes.values())) > 1:
+            raise DataError(f"{where}: examples differ in shape between splits: {shapes}")
+        if self.classes is not None:
+            for split in shapes:
+                y = getattr(self, "y_" + split)
+                bad = sorted(set(np.unique(asnumpy(y)).tolist()) - set(self.classes))
+                if bad:
+                    raise DataError(f"{where}: y_{split} labels {bad} are outside the task's "
+                                    f"classes {list(self.classes)}")
+
+    def __repr__(self):
+        return (f"Task({self.name!r}, {len(self.y_train)} train / {len(self.y_test)} test, "
+                f"classes={self.classes})")
+
+
+def as_task(obj, where="learn"):
+    """``obj`` if it is a Task; otherwise a one-line error saying how to build one."""
+    if isinstance(obj, Task):
+        return obj
+    raise DataError(f"{where}: expected a Task, got a {type(obj).__name__}; build one with "
+                    f"Task(name, x_train, y_train, x_test, y_test, classes=...)")
+
+
+def _classes(classes, where):
+    if classes is None:
+        return None
+    try:
+        values = list(classes)
+    except TypeError:
+        raise DataError(f"{where}: classes must be a sequence of output units, "
+                        f"got {classes!r}") from None
+    ok = all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
+             for c in values)
+    if not values or not ok or min(values) < 0 or len(set(values)) != len(values):
+        raise DataError(f"{where}: classes must be distinct integers >= 0, got {classes!r}")
+    return tuple(int(c) for c in values)
+
+
+def _pair(x, y, split, where, required):
+    """Check one split's (x, y): float inputs (N, ...), N integer labels >= 0."""
+    if x is None and y is None and not required:
+        return None, None
+    if x is None or y is None:
+        missing = "x_" + split if x is None else "y_" + split
+        raise DataError(f"{where}: {missing} is missing")
+    if not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    if not hasattr(y, "dtype"):
+        y = np.asarray(y)
+    if x.dtype == np.uint8:
+        raise DataError(f"{where}: x_{split} holds uint8 values; scale images to float in "
+                        f"[0, 1] first, e.g. x_{split}.astype(np.float32) / 255")
+    if x.dtype.kind != "f":
+        raise DataError(f"{where}: x_{split} must be a float array, got dtype {x.dtype}")
+    if x.ndim < 2 or 0 in x.shape[1:]:
+        raise DataError(f"{where}: x_{split} must be (examples, features...), "
+                        f"got shape {tuple(x.shape)}")
+    if y.ndim != 1:
+        raise DataError(f"{where}: y_{split} must be one label per example, "
+                        f"got shape {tuple(y.shape)}")
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{where}: y_{split} labels must be integers, got dtype {y.dtype}")
+    if len(x) != len(y):
+        raise DataError(f"{where}: {len(x)} x_{split} examples but {len(y)} y_{split} labels")
+    if len(y) == 0:
+        raise DataError(f"{where}: no {split} examples")
+    if int(asnumpy(y).min()) < 0:
+        raise DataError(f"{where}: y_{split} holds negative labels")
+    return x, y

@@ -1,13 +1,19 @@
 """The interface every continual-learning method shares, and plain fine-tuning.
 
-The trainer calls, for each task: ``begin_task``; every minibatch ``step(optimizer, g)``
-with ``g`` the gradient of the task loss alone; ``end_task`` at the boundary. A method that
-regularises adds its penalty's gradient inside ``step`` and reports its value via
-``penalty()``.
+The learner (synapse/learner.py) calls ``attach(model)`` once, then for each task:
+``begin_task``; every minibatch ``step(optimizer, g)`` with ``g`` the gradient of the task
+loss alone; ``end_task`` at the boundary. A method that regularises adds its penalty's
+gradient inside ``step`` and reports its value via ``penalty()``.
+
+A method's state (omega, Omega, theta_ref, ...) belongs to ONE model: attaching again to the
+same model keeps it (a method can be driven one task at a time), attaching to another model is
+an error.
 """
 import numpy as np
 
 from ..backend import asnumpy
+from ..checks import check_representable
+from ..errors import UserError
 
 
 class Method:
@@ -18,10 +24,34 @@ class Method:
     closes_path = False       # True: the trainer hands close_path the gradient at a task's end
 
     def attach(self, model):
-        """Allocate per-parameter state on the model's backend. Called once, before task 1."""
-        self.model = model
-        self.params = model.params
+        """Bind to ``model`` and allocate per-parameter state on its backend, the first time.
+
+        Attaching again to the same model keeps the state (and ``tasks_learned``); attaching
+        to another model raises. Settings that the model's dtype cannot hold are refused here.
+        """
+        current = getattr(self, "model", None)
+        if current is model:
+            return self
+        if current is not None:
+            raise UserError(f"method {self.name!r} is already attached to another model: its "
+                            f"state belongs to that model; build a new method for this one")
+        check_representable(f"method {self.name!r}", model.dtype, **self.float_settings())
+        self.model, self.params = model, model.params
+        self.tasks_learned = 0     # tasks consolidated so far (the learner counts them)
+        self.allocate()
         return self
+
+    def allocate(self):
+        """Create the per-parameter state (called once, by ``attach``)."""
+
+    def float_settings(self):
+        """Real-valued settings the training dtype must represent (e.g. ``{"c": 1.0}``)."""
+        return {}
+
+    def regulariser(self):
+        """``(c, Omega, theta_ref)`` of a quadratic penalty c sum_k Omega_k (theta_k -
+        theta_ref_k)^2, or None: the learner checks that it is not silently inert."""
+        return None
 
     def begin_task(self, task_index, task):
         pass

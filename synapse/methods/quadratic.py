@@ -11,7 +11,8 @@ lambda Omega (theta - theta_ref) exactly, and its value differs by a constant (k
 import numpy as np
 
 from .base import Method, regularised_mask
-from ..checks import check_nonnegative
+from ..checks import check_count, check_nonnegative
+from ..errors import ConfigError
 from .._kernels import kernels
 from ..backend import asnumpy
 from ..losses import softmax_cross_entropy
@@ -26,15 +27,19 @@ class QuadraticPenalty(Method):
         check_nonnegative(type(self).__name__, c=c)
         self.c, self.include, self.exclude = float(c), include, exclude
 
-    def attach(self, model):
-        super().attach(model)
+    def allocate(self):
         xp, theta = self.params.xp, self.params.theta
         self.Omega = xp.zeros_like(theta)
         self.theta_ref = theta.copy()
         self.offset = xp.zeros((), dtype=theta.dtype)      # constant part of the penalty
         self.mask = regularised_mask(self.params, self.include, self.exclude)
         self._g_total = xp.zeros_like(theta)
-        return self
+
+    def float_settings(self):
+        return {"c": self.c}
+
+    def regulariser(self):
+        return self.c, self.Omega, self.theta_ref
 
     def step(self, optimizer, g):
         if not self.c:
@@ -130,10 +135,10 @@ class EWC(QuadraticPenalty):
                  exclude=None):
         super().__init__(c, include, exclude)
         if fisher not in ("empirical", "sampled"):
-            raise ValueError(f"EWC: unknown fisher {fisher!r}; expected 'empirical' or 'sampled'")
-        if int(fisher_samples) < 1:
-            raise ValueError(f"EWC: fisher_samples must be >= 1, got {fisher_samples}")
-        self.fisher, self.fisher_samples, self.seed = fisher, int(fisher_samples), seed
+            raise ConfigError("fisher", f"unknown EWC fisher {fisher!r}; expected 'empirical' or "
+                                        f"'sampled'")
+        self.fisher, self.seed = fisher, seed
+        self.fisher_samples = check_count("fisher_samples", fisher_samples)
 
     def importance(self, task):
         idx, rng = self.sample(task, self.fisher_samples)
@@ -161,6 +166,9 @@ class OnlineEWC(EWC):
         self.Omega = self.gamma * self.Omega + self.importance(task) * self.mask
         self.theta_ref = self.params.theta.copy()
 
+    def float_settings(self):
+        return dict(super().float_settings(), gamma=self.gamma)
+
     def config(self):
         return dict(super().config(), gamma=self.gamma)
 
@@ -173,7 +181,7 @@ class MAS(QuadraticPenalty):
 
     def __init__(self, c=1.0, samples=500, seed=0, include=None, exclude=None):
         super().__init__(c, include, exclude)
-        self.samples, self.seed = int(samples), seed
+        self.samples, self.seed = check_count("samples", samples), seed
 
     def importance(self, task):
         model, xp = self.model, self.params.xp

@@ -7,7 +7,9 @@ Per parameter k the method keeps
 
 Every step (``step``):   omega_k += -g_k * delta_k        (Eq. 2-3)
   with g the gradient of the task loss WITHOUT the penalty and delta the change the optimizer
-  actually made — the authors' code (FACTS.md); any optimizer works.
+  actually made, as in the authors' code (ganguli-lab/pathint: pathint/optimizers.py
+  accumulates the gradient times the update of the wrapped Keras optimizer, and
+  pathint/protocols.py defines the path-integral importance); any optimizer works.
 The optimizer follows the surrogate loss (Eq. 1):
   L~ = L + c sum_k Omega_k (theta_k - theta_ref_k)^2,  dL~/dtheta = g + 2 c Omega (theta - theta_ref).
 At a task boundary (``end_task``, Eq. 4):
@@ -16,6 +18,7 @@ At a task boundary (``end_task``, Eq. 4):
 """
 from .base import Method, regularised_mask
 from ..checks import check_nonnegative
+from ..errors import ConfigError
 from .._kernels import kernels
 from ..backend import to_float
 
@@ -43,14 +46,14 @@ class SI(Method):
         check_nonnegative("SI", c=c)
         check_nonnegative("SI", xi=xi)
         if float(xi) <= 0:
-            raise ValueError(f"SI: xi must be > 0 (it damps 1/Delta^2), got {xi}")
+            raise ConfigError("xi", f"SI's xi must be > 0 (it damps 1/Delta^2), got {xi}")
         if integrator not in INTEGRATORS:
-            raise ValueError(f"SI: unknown integrator {integrator!r}; expected one of {INTEGRATORS}")
+            raise ConfigError("integrator", f"unknown SI integrator {integrator!r}; expected one "
+                                            f"of {INTEGRATORS}")
         self.c, self.xi, self.integrator = float(c), float(xi), integrator
         self.include, self.exclude = include, exclude
 
-    def attach(self, model):
-        super().attach(model)
+    def allocate(self):
         xp, theta = self.params.xp, self.params.theta
         self.omega = xp.zeros_like(theta)                  # omega_k, this task
         self.Omega = xp.zeros_like(theta)                  # Omega_k, consolidated
@@ -59,7 +62,12 @@ class SI(Method):
         self.delta_prev = xp.zeros_like(theta) if self.closes_path else None  # delta(t-1)
         self._g_total = xp.zeros_like(theta)               # scratch: g + penalty gradient
         self._tmp = xp.zeros_like(theta)                   # scratch of the omega update
-        return self
+
+    def float_settings(self):
+        return {"c": self.c, "xi": self.xi}
+
+    def regulariser(self):
+        return self.c, self.Omega, self.theta_ref
 
     @property
     def closes_path(self):

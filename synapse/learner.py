@@ -1,0 +1,398 @@
+"""Learn tasks one at a time: a Learner holds a model, a method and an optimizer.
+
+    learner = Learner(model, SI(c=1.0), Adam(model.params), batch_size=64, seed=0)
+    for task in tasks:                       # Tasks arrive one by one (a stream)
+        learner.learn(task, epochs=10)       # -> accuracies on learner.tasks after this task
+    learner.R                                # accuracy matrix, one row per learned task
+    learner.evaluate(tasks)                  # accuracies, any time
+
+``learn(task)`` for the k-th task the method has learned (k counts from 0):
+reset the optimizer (if ``reset_optimizer``); ``model.reseed(seed, k)``;
+``method.begin_task(k, task)``; per epoch e, a shuffle seeded by (seed, k, e) and per minibatch
+g = dL/dtheta of the task loss, ``method.step(optimizer, g)``; for the trapezoid integrator
+``method.close_path`` with g at the final weights; ``method.end_task(k, task)`` (for SI the
+consolidation of Eq. 4); check that the state is finite and the penalty is not silently inert;
+evaluate; write the checkpoint. Every random draw is seeded by (seed, k[, e]), not by a running
+stream, so learning task by task, in one call over the sequence, or resumed from a checkpoint
+gives bit for bit the same numbers.
+
+The accuracy matrix (GEM, Lopez-Paz & Ranzato 2017; see synapse/metrics.py): R[i, j] is the
+test accuracy on column task j after learning the learner's i-th task. The columns,
+``learner.tasks``, are the learned tasks in the order learned, then any tasks declared with
+``learn(task, eval_tasks=...)`` and not learned yet (e.g. the whole known sequence, for R above
+the diagonal); so R[i, i] is always the task just learned. R is square, (n, n) with n columns;
+rows not learned yet and entries never evaluated are NaN.
+
+A run stops with :class:`DivergenceError` when an epoch's loss or penalty is NaN/Inf, or when
+its mean task loss exceeds ``EXPLOSION`` (1000) times the larger of chance level, log(number of
+active classes), and the loss of the task's first minibatch: cross-entropy that far above both
+means logits of hundreds in the wrong direction, which no healthy run reaches (measured: the
+largest epoch loss of normal split-digits runs is below 1.5 times its first minibatch's).
+"""
+import json
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+
+from ._kernels import kernels
+from .backend import asnumpy, to_float
+from .checks import check_count, check_task_fits
+from .data.task import as_task
+from .errors import CheckpointError, UserError
+from .fileio import load_npz, remove_stale_tmp, save_npz_atomic
+from .progress import Progress
+
+EXPLOSION = 1e3
+CHECKPOINT = "checkpoint.npz"
+
+
+class DivergenceError(RuntimeError):
+    """Training diverged (NaN/Inf or an exploding loss): a run outcome, not a user mistake."""
+
+
+class SilentPenaltyWarning(UserWarning):
+    """A regulariser with c > 0 had no effect: its importance is all zero or its penalty never
+    changed an update (its state was lost or reset): the run was plain fine-tuning."""
+
+
+class History:
+    """What a learner records: R (square, NaN where not evaluated), its column names, per-epoch
+    logs (task, epoch, loss, penalty, the method's summary), seconds and epochs per task, and
+    warnings."""
+
+    def __init__(self, n_tasks=0):
+        self.R = np.full((n_tasks, n_tasks), np.nan)
+        self.tasks = []
+        self.epochs = []
+        self.task_seconds = []
+        self.task_epochs = []
+        self.warnings = []
+
+    def to_dict(self):
+        return {"R": self.R.tolist(), "tasks": self.tasks, "epochs": self.epochs,
+                "task_seconds": self.task_seconds, "task_epochs": self.task_epochs,
+                "warnings": self.warnings}
+
+    @classmethod
+    def from_dict(cls, d):
+        h = cls(len(d["R"]))
+        h.R = np.array(d["R"], dtype=float).reshape(h.R.shape)
+        h.epochs, h.task_seconds = list(d["epochs"]), list(d["task_seconds"])
+        h.tasks = list(d.get("tasks", []))
+        h.task_epochs = list(d.get("task_epochs", []))
+        h.warnings = list(d.get("warnings", []))
+        return h
+
+
+def evaluate(model, tasks, batch_size=2048):
+    """Test accuracy on each task, with that task's active output units."""
+    return [model.accuracy(t.x_test, t.y_test, t.classes, batch_size) for t in tasks]
+
+
+def train_epoch(model, method, optimizer, x, y, classes, batch_size, rng):
+    """One pass over a task's training set (x, y already on the model's device); returns
+    (mean loss, penalty at the end, loss of the first minibatch) as floats: the only host
+    syncs of the epoch."""
+    xp = model.xp
+    n = len(x)
+    order = xp.asarray(rng.permutation(n))
+    loss_sum = xp.zeros((), dtype=model.dtype)
+    first = None
+    model.train()
+    batches = 0
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        loss = model.loss_and_grad(x[idx], y[idx], classes, check=False)
+        loss_sum += loss
+        if first is None:
+            first = loss.copy()
+        method.step(optimizer, model.params.grad)       # g: the task gradient, no penalty
+        batches += 1
+    return to_float(loss_sum) / batches, to_float(method.penalty()), to_float(first)
+
+
+class Learner:
+    """Model, method and optimizer, driven one task at a time (see the module docstring).
+
+    batch_size, seed     minibatch size; the seed of every shuffle and dropout mask.
+    reset_optimizer      forget the optimizer state at the start of each task (the authors'
+                         split-MNIST protocol resets Adam).
+    checkpoint_dir       after every task, model, optimizer, method and history are written
+                         there atomically (``checkpoint.npz``); ``Learner.restore`` reads it.
+    log, progress        ``log(message)`` gets one line per task; ``progress`` shows a bar.
+
+    The method is attached to the model here; a method already attached to this model keeps
+    its state and its count of learned tasks, so a new Learner (or ``train_tasks`` called once
+    per task) continues where the last one stopped.
+    """
+
+    def __init__(self, model, method, optimizer, batch_size=64, seed=0, reset_optimizer=True,
+                 checkpoint_dir=None, log=None, progress=True, eval_batch_size=2048):
+        if getattr(optimizer, "params", None) is not model.params:
+            raise UserError("Learner: the optimizer was built for another model's parameters; "
+                            "build it with optimizer(model.params)")
+        self.batch_size = check_count("batch_size", batch_size)
+        self.seed = check_count("seed", seed, minimum=0)
+        self.eval_batch_size = check_count("eval_batch_size", eval_batch_size)
+        if not isinstance(reset_optimizer, (bool, np.bool_)):
+            raise UserError(f"reset_optimizer: must be True or False, got {reset_optimizer!r}")
+        self.model, self.method, self.optimizer = model, method.attach(model), optimizer
+        self.reset_optimizer = bool(reset_optimizer)
+        self.checkpoint_dir, self.log, self.progress = checkpoint_dir, log, progress
+        self.first_index = method.tasks_learned       # k of this learner's first task
+        self.learned, self.columns, self.rows = [], [], []   # rows: {column: accuracy}
+        self.history = History()
+        self.saved_after = None                       # tasks done in the last checkpoint
+
+    # -- what has been learned -----------------------------------------------------------
+    @property
+    def tasks_done(self):
+        return len(self.learned)
+
+    @property
+    def tasks(self):
+        """The columns of R: learned tasks in order, then declared ones not learned yet."""
+        return self.learned + [t for t in self.columns if not _contains(self.learned, t)]
+
+    @property
+    def R(self):
+        cols = self.tasks
+        R = np.full((len(cols), len(cols)), np.nan)
+        for i, row in enumerate(self.rows):
+            for j, task in enumerate(cols):
+                R[i, j] = row.get(id(task), np.nan)
+        return R
+
+    def evaluate(self, tasks):
+        """Test accuracy on each of ``tasks`` now, with each task's active output units."""
+        tasks = [as_task(t, "evaluate") for t in _as_list(tasks, "evaluate")]
+        return evaluate(self.model, tasks, self.eval_batch_size)
+
+    # -- one task ------------------------------------------------------------------------
+    def learn(self, task, epochs=10, eval_tasks=()):
+        """Train on ``task`` for ``epochs``; then evaluate every column of R (the tasks learned
+        so far plus ``eval_tasks``); returns that row of accuracies (NumPy, over
+        ``self.tasks``)."""
+        task = as_task(task, "learn")
+        epochs = check_count("epochs", epochs)
+        eval_tasks = [as_task(t, "eval_tasks") for t in _as_list(eval_tasks, "eval_tasks")]
+        if _contains(self.learned, task):
+            raise UserError(f"learn: task {task.name!r} was already learned by this learner; "
+                            f"build a new Task object to learn the same data again")
+        check_task_fits(task, self.model)
+        for t in [task] + eval_tasks:
+            if not _contains(self.columns, t):
+                self.columns.append(t)
+        i, k = self.tasks_done, self.first_index + self.tasks_done
+        model, method, optimizer = self.model, self.method, self.optimizer
+        started = time.perf_counter()
+        if self.reset_optimizer:
+            optimizer.reset()
+        model.reseed(self.seed, k)
+        method.begin_task(k, task)
+        x = model.xp.asarray(task.x_train, dtype=model.dtype)   # on the device for the task
+        y = model.xp.asarray(task.y_train)
+        n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
+        reference, moved = math.log(max(n_active, 2)), []
+        n = len(self.tasks)
+        desc = f"task {i + 1}/{n} {task.name}" if n > i + 1 else f"task {i + 1} {task.name}"
+        records = []
+        with Progress(total=epochs, desc=desc, enabled=self.progress) as bar:
+            for epoch in range(epochs):
+                rng = np.random.default_rng([self.seed, k, epoch])
+                loss, pen, first = train_epoch(model, method, optimizer, x, y, task.classes,
+                                               self.batch_size, rng)
+                if epoch == 0 and math.isfinite(first):
+                    reference = max(reference, first)
+                if not (math.isfinite(loss) and math.isfinite(pen)):
+                    self._diverged(i, task, epoch, f"loss={loss}, penalty={pen}")
+                if loss > EXPLOSION * reference:
+                    self._diverged(i, task, epoch, f"mean loss {loss:.3g} is over {EXPLOSION:g} "
+                                   f"times its starting value {reference:.3g}")
+                record = {"task": i, "epoch": epoch, "loss": loss, "penalty": pen}
+                record.update(method.summary())
+                records.append(record)
+                moved.append(self._anchored_penalty())
+                bar.update(1, loss=loss)
+        if method.closes_path:                              # trapezoid: g at the final weights
+            model.train()
+            m = min(len(task.x_train), self.batch_size)
+            model.loss_and_grad(task.x_train[:m], task.y_train[:m], task.classes)
+            method.close_path(model.params.grad)
+        method.end_task(k, task)
+        self._check_finite_state(i, task)
+        method.tasks_learned = k + 1
+        self.learned.append(task)
+        self.history.epochs.extend(records)
+        self._check_not_silent(k, task, moved)
+        row = self.evaluate(self.tasks)
+        self.rows.append({id(t): a for t, a in zip(self.tasks, row)})
+        seconds = time.perf_counter() - started
+        self._record(seconds, epochs)
+        _log(self.log, f"task {i + 1}/{n} {task.name}: mean accuracy over seen tasks "
+                       f"{np.mean(row[:i + 1]):.4f} ({seconds:.1f} s)")
+        if self.checkpoint_dir:
+            self.save()
+        return np.asarray(row)
+
+    def _record(self, seconds, epochs):
+        h = self.history
+        h.R, h.tasks = self.R, [t.name for t in self.tasks]
+        h.task_seconds.append(seconds)
+        h.task_epochs.append(epochs)
+
+    def _anchored_penalty(self):
+        """sum_k Omega_k (theta_k - theta_ref_k)^2, or None: zero exactly when the penalty's
+        gradient 2 c Omega (theta - theta_ref) is zero everywhere."""
+        reg = self.method.regulariser()
+        if reg is None or not reg[0]:
+            return None
+        _, Omega, theta_ref = reg
+        return to_float(kernels.penalty_value(Omega, self.model.params.theta, theta_ref, 1.0))
+
+    # -- checks at the task boundary -----------------------------------------------------
+    def _check_finite_state(self, i, task):
+        arrays = {"the weights": self.model.params.theta}
+        arrays.update({f"{self.method.name}'s {name}": getattr(self.method, name)
+                       for name in self.method.state_names})
+        for what, a in arrays.items():
+            bad = int(a.size - int(self.model.xp.isfinite(a).sum()))
+            if bad:
+                self._diverged(i, task, None, f"after its consolidation {what} holds {bad} "
+                                              f"NaN/Inf values")
+
+    def _check_not_silent(self, k, task, moved):
+        reg = self.method.regulariser()
+        if reg is None or not reg[0]:
+            return
+        c, Omega, _ = reg
+        name = f"{self.method.name} (c={c:g})"
+        if not bool((Omega != 0).any()):
+            self._warn(f"after task {k + 1} ({task.name!r}) {name} has an all-zero importance "
+                       f"Omega: its penalty protects nothing and the next task is fine-tuning")
+        elif k > 0 and all(m == 0 for m in moved):
+            self._warn(f"during task {k + 1} ({task.name!r}) {name} never changed an update "
+                       f"(Omega (theta - theta_ref)^2 was 0 at every epoch end): the state of "
+                       f"earlier tasks was lost or reset, so this task was fine-tuning")
+
+    def _warn(self, message):
+        self.history.warnings.append(message)
+        warnings.warn(message, SilentPenaltyWarning, stacklevel=3)
+        _log(self.log, "WARNING: " + message)
+
+    def _diverged(self, i, task, epoch, what):
+        where = f"task {i + 1} ({task.name!r})" + ("" if epoch is None else f", epoch {epoch + 1}")
+        if not self.checkpoint_dir:
+            kept = "no checkpoint kept (no checkpoint_dir given)"
+        elif self.saved_after is None:
+            kept = f"no checkpoint was written yet to {self.checkpoint_dir}"
+        else:
+            kept = (f"the last checkpoint (after task {self.saved_after}, all finite) is "
+                    f"unchanged in {self.checkpoint_dir}")
+        raise DivergenceError(f"training diverged on {where}: {what}; {kept}")
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def settings(self):
+        """What a checkpoint must agree on to be continued by this learner."""
+        opt = self.optimizer
+        hyper = {k: getattr(opt, k) for k in ("lr", "momentum", "beta1", "beta2", "eps")
+                 if hasattr(opt, k)}
+        return {"method": self.method.config(), "optimizer": type(opt).__name__, **hyper,
+                "batch_size": self.batch_size, "seed": self.seed,
+                "reset_optimizer": self.reset_optimizer, "dtype": self.model.dtype.name}
+
+    def save(self, folder=None):
+        """Write model, optimizer and method state and the history to ``folder/checkpoint.npz``
+        (default: ``checkpoint_dir``) atomically; never a non-finite array."""
+        folder = folder or self.checkpoint_dir
+        arrays = {f"param/{k}": v for k, v in self.model.state_dict().items()}
+        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        arrays.update({f"method/{k}": v for k, v in self.method.state_dict().items()})
+        for key, a in arrays.items():
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise DivergenceError(f"not writing a checkpoint to {folder}: {key} holds "
+                                      f"NaN/Inf values")
+        meta = {"format": 2, "tasks_done": self.tasks_done, "first_index": self.first_index,
+                "learned": [t.name for t in self.learned], "history": self.history.to_dict(),
+                "settings": self.settings()}
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        save_npz_atomic(checkpoint_path(folder), arrays)
+        if folder == self.checkpoint_dir:
+            self.saved_after = self.tasks_done
+
+    def restore(self, folder, tasks):
+        """Continue from ``folder/checkpoint.npz``: ``tasks`` are Tasks whose first ones are
+        the tasks the checkpoint learned, in order (checked by name); any after them, and the
+        checkpoint's evaluated columns, become columns of R. Returns the tasks done."""
+        path = checkpoint_path(folder)
+        remove_stale_tmp(path)
+        arrays = load_npz(path, "checkpoint")
+        tasks = [as_task(t, "restore") for t in _as_list(tasks, "restore")]
+        try:
+            meta = json.loads(bytes(arrays.pop("meta")).decode())
+            done, learned = int(meta["tasks_done"]), list(meta["learned"])
+            history, saved = History.from_dict(meta["history"]), meta["settings"]
+        except Exception as err:   # KeyError, JSON, Unicode: not a checkpoint of this format
+            raise CheckpointError(f"checkpoint {path} has no readable record of its run "
+                                  f"({type(err).__name__}: {err})") from None
+        if self.tasks_done:
+            raise CheckpointError(f"restore: this learner already learned {self.tasks_done} "
+                                  f"task(s); restore {path} into a fresh Learner")
+        if done != len(learned) or done > len(tasks):
+            raise CheckpointError(f"checkpoint {path} has {done} task(s) done, but only "
+                                  f"{len(tasks)} task(s) were given to continue them")
+        names = [t.name for t in tasks[:done]]
+        if names != learned:
+            raise CheckpointError(f"checkpoint {path} learned {learned}, not {names}")
+        now = json.loads(json.dumps(self.settings()))      # tuples as lists, as saved
+        changed = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+        if changed:
+            what = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in changed.items())
+            raise CheckpointError(f"checkpoint {path} was written by another run ({what})")
+        part = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}  # noqa
+        try:
+            self.model.load_state_dict(part("param/"))
+            self.optimizer.load_state_dict(part("optim/"))
+            self.method.load_state_dict(part("method/"))
+        except (KeyError, ValueError) as err:
+            raise CheckpointError(f"checkpoint {path} does not fit this model: "
+                                  f"{str(err).splitlines()[0]}") from None
+        self.first_index = int(meta.get("first_index", 0))
+        self.method.tasks_learned = self.first_index + done
+        self.learned = list(tasks[:done])
+        by_name = {}
+        for t in reversed(tasks):
+            by_name[t.name] = t
+        cols = [self.learned[j] if j < done else by_name.get(name)
+                for j, name in enumerate(history.tasks)]
+        self.columns = [t for t in cols if t is not None] + \
+            [t for t in tasks if not _contains(cols, t)]
+        self.rows = [{id(t): history.R[i, j] for j, t in enumerate(cols)
+                      if t is not None and not np.isnan(history.R[i, j])} for i in range(done)]
+        self.history = history
+        self.history.R, self.history.tasks = self.R, [t.name for t in self.tasks]
+        self.saved_after = done if folder == self.checkpoint_dir else None
+        _log(self.log, f"resumed from {folder}: {done} task(s) done")
+        return done
+
+
+def checkpoint_path(folder):
+    return os.path.join(folder, CHECKPOINT)
+
+
+def _contains(tasks, task):
+    return any(t is task for t in tasks)
+
+
+def _as_list(tasks, where):
+    if isinstance(tasks, (list, tuple)):
+        return list(tasks)
+    raise UserError(f"{where}: expected a list of Tasks, got a {type(tasks).__name__}")
+
+
+def _log(log, message):
+    if log is not None:
+        log(message)
