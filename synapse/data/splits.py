@@ -1,18 +1,21 @@
 """Seeded, stratified splits: every class is cut in the same proportion."""
 import numpy as np
 
+from ..errors import ConfigError, DataError
+
 
 def _stratified_indices(y, fraction, seed):
     """Indices ``(keep, held_out)``; each class gives ``round(fraction * n_c)`` to held_out."""
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+        raise ConfigError("fraction", f"must be in (0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
     keep, held = [], []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
         n_held = int(round(fraction * len(idx)))
         if n_held == 0 or n_held == len(idx):
-            raise ValueError(f"class {c} has {len(idx)} examples: too few to split with fraction {fraction}")
+            raise DataError(f"class {c} has {len(idx)} examples: too few to split with "
+                            f"fraction {fraction}")
         held.append(idx[:n_held])
         keep.append(idx[n_held:])
     # Shuffle so that neither split is ordered by class.

@@ -1,6 +1,8 @@
 """Continual-learning task sequences built from one Dataset."""
 import numpy as np
 
+from ..errors import ConfigError, DataError
+from .dataset import check_labels
 from .task import Task
 
 DIGIT_DATASETS = ("mnist", "mnist-subset", "digits", "mnist-bg")
@@ -19,14 +21,26 @@ def split_tasks(dataset, groups=SPLIT_GROUPS):
 
     Each task keeps only the examples of its classes, with their original
     labels; ``Task.classes`` lists the output units it trains (multi-head).
+    Classes that are in no group are left out on purpose (the default groups
+    cover all 10 digits; ``groups=((0, 1),)`` is a one-task run on 0 and 1).
+    A label outside the dataset's classes ``0..n_classes-1`` is never dropped
+    quietly: it is a :class:`~synapse.errors.DataError` naming the array.
     """
     word = "digits" if dataset.name in DIGIT_DATASETS else "classes"
+    for split in ("train", "test", "val"):
+        y = getattr(dataset, f"y_{split}")
+        if y is not None:
+            check_labels(y, dataset.n_classes, f"{dataset.name}.y_{split}")
     tasks = []
     for group in groups:
         classes = tuple(int(c) for c in group)
+        outside = [c for c in classes if not 0 <= c < dataset.n_classes]
+        if outside:
+            raise ConfigError("groups", f"class(es) {outside} of group {classes} are not classes "
+                                        f"of {dataset.name} (0..{dataset.n_classes - 1})")
         missing = [c for c in classes if not np.any(dataset.y_train == c)]
         if missing:
-            raise ValueError(f"{dataset.name} has no training examples of class(es) {missing}")
+            raise DataError(f"{dataset.name}.y_train: no training examples of class(es) {missing}")
         x_tr, y_tr = _select(dataset.x_train, dataset.y_train, classes)
         x_te, y_te = _select(dataset.x_test, dataset.y_test, classes)
         x_val, y_val = _select(dataset.x_val, dataset.y_val, classes)
@@ -46,7 +60,7 @@ def permutations(n_features, n_tasks, seed=0):
 def permuted_tasks(dataset, n_tasks, seed=0):
     """Permuted MNIST: task 0 is the data as is, task t applies permutation t to every split."""
     if n_tasks < 1:
-        raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+        raise ConfigError("n_tasks", f"must be >= 1, got {n_tasks}")
     tasks = []
     for t, perm in enumerate(permutations(dataset.x_train.shape[1], n_tasks, seed)):
         x_val = None if dataset.x_val is None else dataset.x_val[:, perm]
@@ -64,7 +78,7 @@ def few_shot(x, y, k, seed=0):
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         if len(idx) < k:
-            raise ValueError(f"class {c} has only {len(idx)} examples, fewer than k={k}")
+            raise DataError(f"class {c} has only {len(idx)} examples, fewer than k={k}")
         chosen.append(rng.choice(idx, size=k, replace=False))
     order = rng.permutation(np.concatenate(chosen))
     return x[order], y[order]
