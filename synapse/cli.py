@@ -33,7 +33,8 @@ def _profiles_help(protocol, setting):
         if value is None:
             return "$SYNAPSE_DEVICE or cpu" if setting.name == "device" else "none"
         return setting.kind.show(setting.coerce(value))
-    shown = {p: show(v[setting.name]) for p, v in protocol.profiles.items()}
+    order = sorted(protocol.profiles, key=lambda p: p != "quick")         # quick first
+    shown = {p: show(protocol.profiles[p][setting.name]) for p in order}
     return ", ".join(f"{p}: {v}" for p, v in shown.items())
 
 
@@ -52,7 +53,7 @@ def add_experiment(sub, protocol):
     group = p.add_argument_group("settings (default: the profile's)")
     for s in protocol.settings:
         group.add_argument(flag_of(s.name), dest=f"setting:{s.name}", default=None,
-                           metavar=s.kind.metavar,
+                           metavar="NAME[=C]" if s.name == "methods" else s.kind.metavar,
                            action="append" if s.name == "methods" else "store",
                            help=f"{s.help} ({_profiles_help(protocol, s)})"
                            + ("; repeatable or a comma list" if s.name == "methods" else ""))

@@ -54,7 +54,8 @@ def fit(config, model, tasks, method, seed, run_dir, log, epochs=None, **hooks):
         return train_tasks(model, tasks, method, optimizer,
                            epochs=config["epochs"] if epochs is None else epochs,
                            batch_size=config["batch_size"], seed=seed,
-                           reset_optimizer=config["reset_optimizer"], checkpoint_dir=run_dir,
+                           reset_optimizer=config.get("reset_optimizer", True),
+                           checkpoint_dir=run_dir,
                            resume=True, log=log or None, progress=log is None, **hooks)
 
 

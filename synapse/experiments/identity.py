@@ -49,11 +49,10 @@ DATASETS = ("mnist-subset", "mnist", "fashion-mnist", "digits")
 
 # Plain settings; every one is used. "lrs" are the step sizes of the orders panel, run for
 # "duration" = lr x steps each; "gd_*" the full-batch runs of the smooth and relu panels.
-QUICK = {"data": "mnist-subset", "data_seed": 0, "n_train": 1000,
+QUICK = {"data": "mnist-subset", "data_seed": 0, "n_train": 500,
          "smooth_hidden": [64], "relu_hidden": [64, 64],
-         "gd_lr": 0.1, "gd_steps": 200,
-         "orders_n": 256, "orders_hidden": [32], "lrs": [0.4, 0.2, 0.1, 0.05, 0.025],
-         "duration": 4.0,
+         "gd_lr": 0.2, "gd_steps": 100,
+         "orders_n": 256, "lrs": [0.4, 0.2, 0.1, 0.05, 0.025], "duration": 2.0,
          "adam_lr": 1e-3, "batch_size": 64, "epochs": 3, "xi": 1e-3, "seeds": [0]}
 PROFILES = {
     "quick": QUICK,
@@ -85,7 +84,7 @@ def check_config(config):
         _positive(key, config[key], int)
     for key in ("gd_lr", "duration", "adam_lr", "xi"):
         _positive(key, config[key])
-    for key in ("smooth_hidden", "relu_hidden", "orders_hidden"):
+    for key in ("smooth_hidden", "relu_hidden"):
         if not isinstance(config[key], (list, tuple)) or not config[key]:
             raise ConfigError(key, f"must be a non-empty list of layer widths, got {config[key]!r}")
         for width in config[key]:
@@ -216,12 +215,14 @@ def slope(lrs, errors):
 
 def orders(config, seed, x, y, activation):
     """Final identity errors for each step size in ``lrs`` at a fixed duration, both integrators,
-    and the fitted orders."""
+    and the fitted orders; the network of the smooth (tanh) or relu panel, ``orders_n``
+    examples."""
+    hidden = config["smooth_hidden" if activation == "tanh" else "relu_hidden"]
     xs, ys = x[:config["orders_n"]], y[:config["orders_n"]]
     out = {"lr": list(config["lrs"]), "first_order": [], "trapezoid": [], "decrease": []}
     for lr in config["lrs"]:
         steps = int(round(config["duration"] / lr))
-        rows, _ = _gd_path(config, seed, xs, ys, config["orders_hidden"], activation, lr, steps,
+        rows, _ = _gd_path(config, seed, xs, ys, hidden, activation, lr, steps,
                            record_every=steps)
         d = rows["decrease"][-1]
         out["decrease"].append(d)

@@ -252,8 +252,10 @@ class Setting:
 
 
 # The settings every experiment shares; each experiment adds its own.
-def common_settings(methods, datasets):
-    return (
+def common_settings(methods, datasets, continual=True):
+    """The shared settings; ``continual=False`` (one task per optimizer, as in transfer) leaves
+    out ``reset_optimizer``, which would have no effect there."""
+    settings = (
         Setting("data", Choice(*datasets), "dataset"),
         Setting("data_seed", Integer(low=0), "seed of the train/test split (the same for every run)"),
         Setting("hidden", ListOf(Integer(low=1)), "hidden layer widths, e.g. 256,256"),
@@ -266,13 +268,14 @@ def common_settings(methods, datasets):
         Setting("c", ListOf(Number(0.0, strict=False), distinct=True),
                 "SI strengths, each >= 0; c=0 is fine-tuning; plain 'si' runs once per c"),
         Setting("methods", ListOf(MethodSpec(*methods), distinct=True),
-                f"methods: {', '.join(methods)}; 'si' runs once per c, 'si=C' exactly C, "
-                f"'ewc=1000' sets a baseline's strength"),
+                f"methods: {', '.join(methods)}; 'si' runs once per c, 'si=C' exactly C"
+                + (", 'ewc=1000' sets a baseline's strength" if "ewc" in methods else "")),
         Setting("seeds", Seeds(), "a count (5 = seeds 0..4) or a comma list (3,7)"),
         Setting("device", Choice(*DEVICES, none_ok=True),
                 "cpu (NumPy) or cuda (CuPy); default $SYNAPSE_DEVICE, else cpu"),
         Setting("integrator", Choice("first-order", "trapezoid"), "SI's path integral"),
     )
+    return tuple(s for s in settings if continual or s.name != "reset_optimizer")
 
 
 ENV_DEVICE = "SYNAPSE_DEVICE"

@@ -38,9 +38,9 @@ class TransferData:
     """What a transfer run needs: the pretraining task, the small task's pool of labelled
     examples, and its held-out data cut into disjoint selection and report halves."""
 
-    def __init__(self, pretrain, pool_x, pool_y, selection, report, classes, note, image_shape,
-                 chance):
-        self.pretrain, self.pool_x, self.pool_y = pretrain, pool_x, pool_y
+    def __init__(self, name, pretrain, pool_x, pool_y, selection, report, classes, note,
+                 image_shape, chance):
+        self.name, self.pretrain, self.pool_x, self.pool_y = name, pretrain, pool_x, pool_y
         self.selection, self.report = selection, report       # (x, y) each
         self.classes, self.note, self.image_shape, self.chance = (classes, note, image_shape,
                                                                    chance)
@@ -72,7 +72,7 @@ def expand(config):
 
 
 def describe(data, config):
-    return {"name": config["data"], "source": data.note,
+    return {"name": data.name, "source": data.note,
             "pretrain": {"task": data.pretrain.name, "n_train": len(data.pretrain.y_train),
                          "n_val": len(data.pretrain.y_test)},
             "small_task": {"n_pool": len(data.pool_y), "n_selection": len(data.selection[1]),

@@ -20,8 +20,7 @@ from .settings import Integer, ListOf, Setting, common_settings
 # transfer is chosen from the c grid on the selection half.
 PAPER = {"data": "cifar10", "data_seed": 0, "widths": [32, 32, 64, 64], "hidden": [512],
          "optimizer": "adam", "lr": 1e-3, "batch_size": 256, "pretrain_epochs": 60,
-         "pretrain_examples": None, "epochs": 60, "shots": 50, "reset_optimizer": True,
-         "xi": 1e-3, "c": [0.01, 0.1, 1.0, 10.0, 100.0], "methods": list(transfer.METHODS),
+         "pretrain_examples": None, "epochs": 60, "shots": 50, "xi": 1e-3, "c": [0.01, 0.1, 1.0, 10.0, 100.0], "methods": list(transfer.METHODS),
          "seeds": list(range(10)), "device": None, "integrator": "first-order"}
 
 
@@ -40,7 +39,7 @@ def _load(data, data_seed, pretrain_examples):
     note = (f"{stand_in}{ds.source}; pretraining: classes 0-7, small task: classes 8 vs 9; held "
             f"out: a validation split carved from the training split = selection "
             f"{len(selection[1]):,} + report {len(report[1]):,}")
-    return transfer.TransferData(pre, ds.x_train[small_tr], ds.y_train[small_tr], selection,
+    return transfer.TransferData(ds.name, pre, ds.x_train[small_tr], ds.y_train[small_tr], selection,
                                  report, classes_small, note, ds.image_shape, chance=0.5)
 
 
@@ -69,7 +68,8 @@ PROTOCOL = protocol.Protocol(
     name="transfer-cifar",
     summary="Fig. 3 left: CNN pretrained on CIFAR-10 classes 0-7, then 8 vs 9 from 50 per class",
     doc=__doc__,
-    settings=common_settings(transfer.METHODS, ("cifar10", "fashion-mnist", "mnist-subset")) + (
+    settings=common_settings(transfer.METHODS, ("cifar10", "fashion-mnist", "mnist-subset"),
+                             continual=False) + (
         Setting("widths", ListOf(Integer()), "the four conv layers' channels"),
         Setting("pretrain_epochs", Integer(), "epochs of pretraining"),
         Setting("pretrain_examples", Integer(none_ok=True),

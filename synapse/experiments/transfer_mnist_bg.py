@@ -21,7 +21,7 @@ from .settings import Integer, Setting, common_settings
 # xi follow the authors' split-MNIST settings (ganguli-lab/pathint). The SI strength for transfer
 # is not given in the paper: it is chosen from the c grid on the selection half.
 PAPER = {"data": "auto", "data_seed": 0, "hidden": [256, 256], "optimizer": "adam", "lr": 1e-3,
-         "batch_size": 64, "epochs": 50, "reset_optimizer": True, "xi": 1e-3,
+         "batch_size": 64, "epochs": 50, "xi": 1e-3,
          "c": [0.01, 0.1, 1.0, 10.0, 100.0], "methods": list(transfer.METHODS),
          "seeds": list(range(10)), "device": None, "integrator": "first-order",
          "pretrain_epochs": 10, "pretrain_examples": None, "shots": 10}
@@ -47,7 +47,7 @@ def _load(data, data_seed, pretrain_examples):
             f"{bg.source.split(' over digits from ')[0]}; held out: MNIST-bg validation "
             f"({len(bg.y_val):,} images) = selection {len(selection[1]):,} + report "
             f"{len(report[1]):,}")
-    return transfer.TransferData(pre, bg.x_train, bg.y_train, selection, report, None, note,
+    return transfer.TransferData(f"{base.name} -> mnist-bg", pre, bg.x_train, bg.y_train, selection, report, None, note,
                                  base.image_shape, chance=0.1)
 
 
@@ -66,7 +66,8 @@ PROTOCOL = protocol.Protocol(
     name="transfer-mnist-bg",
     summary="Fig. 3 right: pretrain on MNIST, then MNIST-bg from 10 labels per class",
     doc=__doc__,
-    settings=common_settings(transfer.METHODS, ("auto", "mnist", "mnist-subset", "digits")) + (
+    settings=common_settings(transfer.METHODS, ("auto", "mnist", "mnist-subset", "digits"),
+                             continual=False) + (
         Setting("pretrain_epochs", Integer(), "epochs of pretraining"),
         Setting("pretrain_examples", Integer(none_ok=True),
                 "pretraining examples (none: all)"),
