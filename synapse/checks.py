@@ -47,11 +47,11 @@ def check_representable(owner, dtype, **values):
     info = np.finfo(dtype)
     for key, value in values.items():
         value = float(value)
-        if value != 0 and abs(value) < info.tiny:
+        if value != 0 and abs(value) < float(info.tiny):
             raise ConfigError(key, f"{value:g} ({owner}) underflows in {info.dtype.name} (smallest "
                                    f"normal number {info.tiny:.3g}); use a larger value or "
                                    f"dtype=float64")
-        if abs(value) > info.max:
+        if abs(value) > float(info.max):
             raise ConfigError(key, f"{value:g} ({owner}) overflows in {info.dtype.name} "
                                    f"(largest {info.max:.3g})")
 

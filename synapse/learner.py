@@ -26,8 +26,10 @@ rows not learned yet and entries never evaluated are NaN.
 A run stops with :class:`DivergenceError` when an epoch's loss or penalty is NaN/Inf, or when
 its mean task loss exceeds ``EXPLOSION`` (1000) times the larger of chance level, log(number of
 active classes), and the loss of the task's first minibatch: cross-entropy that far above both
-means logits of hundreds in the wrong direction, which no healthy run reaches (measured: the
-largest epoch loss of normal split-digits runs is below 1.5 times its first minibatch's).
+means logits of hundreds in the wrong direction, which no healthy run reaches (measured on
+the five split-digits tasks with Adam at lr 1e-3 and 1e-2 and SGD with momentum, for
+fine-tuning, EWC and SI: no epoch's mean loss exceeded its task's first minibatch loss, while
+Adam at lr 1e6 reaches 7e20 in the first epoch).
 """
 import json
 import math
