@@ -242,3 +242,12 @@ def test_mnist_bg_cache_that_is_not_npz_names_the_file(tmp_path, subset):
     with pytest.raises(DataError) as info:
         load_mnist_bg(lambda: base, tmp_path, seed=3, log=_quiet)
     assert str(cached) in str(info.value) and "delete it" in str(info.value)
+
+
+def test_mnist_bg_from_auto_fallback_says_why(tmp_path, subset):
+    """Built from the 5k subset when full MNIST is absent; the fallback reason travels with it."""
+    ds = load_dataset("mnist-bg", cache_dir=tmp_path, download=False, log=_quiet)
+    assert "13 photos" in ds.source and "scikit-image" in ds.source and subset.source in ds.source
+    assert "full MNIST is unavailable" in ds.info()["fallback"]
+    again = load_dataset("mnist-bg", cache_dir=tmp_path, download=False, log=_quiet)  # from cache
+    assert again.fallback == ds.fallback and np.array_equal(again.x_val, ds.x_val)
