@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from .errors import ConfigError
+
 DEVICES = ("cpu", "cuda")
 ENV_DEVICE = "SYNAPSE_DEVICE"
 
@@ -30,17 +32,19 @@ def cuda_unavailable_reason():
 
 
 def resolve_device(device=None):
-    """``device`` or $SYNAPSE_DEVICE or 'cpu', validated."""
+    """``device`` or $SYNAPSE_DEVICE or 'cpu', validated; a ConfigError names where a bad or
+    unusable device came from (the argument or the environment variable)."""
+    option = "device" if device else f"${ENV_DEVICE}"
     device = device or os.environ.get(ENV_DEVICE) or "cpu"
     device = str(device).lower()
     if device == "gpu":
         device = "cuda"
     if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
+        raise ConfigError(option, f"unknown device {device!r}: expected one of {DEVICES}")
     if device == "cuda":
         reason = cuda_unavailable_reason()
         if reason:
-            raise RuntimeError(f"device 'cuda' was requested but cannot be used: {reason}")
+            raise ConfigError(option, f"device 'cuda' was requested but cannot be used: {reason}")
     return device
 
 
@@ -77,7 +81,10 @@ def to_float(x):
 
 
 def check_dtype(dtype):
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ConfigError("dtype", f"must be float32 or float64, got {dtype!r}") from None
     if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        raise ConfigError("dtype", f"must be float32 or float64, got {dtype}")
     return dtype

@@ -9,7 +9,12 @@ from .errors import ConfigError, DataError, UserError
 
 
 def check_finite(x, what):
-    """Raise if the array x holds NaN or Inf (one reduction; a host sync on CuPy)."""
+    """Raise if the array x holds NaN or Inf (one reduction; a host sync on CuPy), or is not
+    numeric at all (object, strings)."""
+    if x.dtype.kind in "iub":
+        return
+    if x.dtype.kind not in "fc":
+        raise DataError(f"{what} must be a float array, got dtype {x.dtype}")
     xp = get_array_module(x)
     if not bool(xp.isfinite(x).all()):
         raise DataError(f"{what} contains NaN or Inf")

@@ -217,7 +217,7 @@ class Learner:
                 record = {"task": i, "epoch": epoch, "loss": loss, "penalty": pen}
                 record.update(method.summary())
                 records.append(record)
-                moved.append(self._anchored_penalty())
+                moved.append(self._anchored_penalty() if k else None)
                 bar.update(1, loss=loss)
         if method.closes_path:                              # trapezoid: g at the final weights
             model.train()

@@ -12,8 +12,9 @@ Two ways to use it::
 
 It writes to stderr, at most ~4 times a second, a line like
 ``task 2/5 [#####.....]  47/100  0:03 < 0:04  loss=0.123``. When stderr is not a terminal
-(a log file, a CI job, a joblib worker) it stays silent until the end and then prints one final
-line; ``enabled=False`` silences it completely.
+(a log file, a CI job, a joblib worker) it prints a plain line at most every ``log_interval``
+seconds (30 by default: a long task shows up in a log while it runs) and one final line;
+``enabled=False`` silences it completely.
 """
 import sys
 import time
@@ -45,17 +46,19 @@ class Progress:
     """
 
     def __init__(self, total=None, desc="", enabled=True, stream=None, min_interval=0.25,
-                 width=20):
+                 width=20, log_interval=30.0):
         self.total = total
         self.desc = desc
         self.enabled = enabled
         self.stream = sys.stderr if stream is None else stream
         self.min_interval = min_interval
+        self.log_interval = log_interval
         self.width = width
         self.n = 0
         self.postfix = {}
         self.start = time.monotonic()
         self._last_draw = -float("inf")
+        self._last_log = self.start
         self._closed = False
         isatty = getattr(self.stream, "isatty", None)
         self.live = bool(enabled and isatty is not None and isatty())
@@ -70,6 +73,11 @@ class Progress:
             if now - self._last_draw >= self.min_interval:
                 self._last_draw = now
                 self._write("\r" + self.line(now) + "\033[K")
+        elif self.enabled and self.log_interval is not None:
+            now = time.monotonic()
+            if now - self._last_log >= self.log_interval:
+                self._last_log = now
+                self._write(self.line(now) + "\n")
 
     def set_postfix(self, **postfix):
         """Set values shown after the counters (e.g. ``loss=0.123``) without advancing."""

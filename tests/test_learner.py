@@ -312,3 +312,19 @@ def test_your_own_tasks_example_runs(capsys):
     R = scope["run"].R
     assert R.shape == (3, 3) and np.isfinite(np.tril(R)).all() and np.isnan(np.triu(R, 1)[0, 1])
     assert (np.diag(R) > 0.8).all()
+
+
+def test_progress_off_a_terminal_reaches_a_log_while_a_task_runs():
+    """Redirected to a file, progress prints a line every log_interval seconds, not only at
+    the end of a task."""
+    import io
+    import time
+    from synapse.progress import Progress
+    out = io.StringIO()
+    with Progress(total=4, desc="task 1/2", stream=out, log_interval=0.01) as bar:
+        for _ in range(4):
+            time.sleep(0.02)
+            bar.update(1, loss=0.5)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 5 and "1/4" in lines[0] and "4/4" in lines[-1]
+    assert "\r" not in out.getvalue() and "loss=0.5" in lines[0]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from synapse.backend import resolve_device
+from synapse.errors import ConfigError
 from synapse.layers import Conv2D, Dense
 from synapse.methods import SI, make_method
 from synapse.model import Sequential, cnn, mlp
@@ -166,7 +167,7 @@ def test_cuda_request_without_gpu_fails_clearly():
     reason = cuda_unavailable_reason()
     if reason is None:
         pytest.skip("a GPU is present: nothing to refuse")
-    with pytest.raises(RuntimeError, match="device 'cuda' was requested but cannot be used"):
+    with pytest.raises(ConfigError, match="^device: device 'cuda' was requested but cannot be used"):
         mlp([2, 2], device="cuda")
 
 
@@ -196,3 +197,11 @@ def test_si_state_survives_save_and_load(tmp_path, rng):
     si2.load_state_dict(other.load(tmp_path / "m.npz"))
     for name in si.state_names:
         np.testing.assert_array_equal(getattr(si2, name), getattr(si, name))
+
+
+def test_a_bad_device_names_where_it_came_from(monkeypatch):
+    monkeypatch.setenv("SYNAPSE_DEVICE", "bogus")
+    with pytest.raises(ConfigError, match=r"^\$SYNAPSE_DEVICE: unknown device 'bogus'"):
+        mlp([2, 2])
+    with pytest.raises(ConfigError, match=r"^device: unknown device 'tpu'"):
+        mlp([2, 2], device="tpu")
