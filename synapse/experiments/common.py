@@ -20,10 +20,26 @@ DIGIT_DATA = ("auto", "mnist", "mnist-subset", "fashion-mnist", "digits")
 
 
 @functools.lru_cache(maxsize=4)
-def cached_dataset(name, data_seed, val_fraction=0.0):
-    """Each worker process loads a dataset once, silently (the parent says which)."""
-    from synapse.data import load_dataset
-    return load_dataset(name, seed=data_seed, log=None, val_fraction=val_fraction)
+def cached_dataset(name, data_seed, val_fraction=0.0, train_examples=None):
+    """Each worker process loads a dataset once, silently (the parent says which).
+
+    ``train_examples``: keep only that many training examples, stratified and seeded by
+    ``data_seed`` (the test split is untouched), e.g. to compare 4,000 with 60,000 images."""
+    import dataclasses
+    from synapse.data import load_dataset, train_val_split
+    from synapse.errors import ConfigError
+
+    ds = load_dataset(name, seed=data_seed, log=None, val_fraction=val_fraction)
+    n = len(ds.y_train)
+    if train_examples is None or train_examples == n:
+        return ds
+    if train_examples > n:
+        raise ConfigError("train_examples", f"{ds.name} has {n:,} training examples, fewer "
+                                            f"than {train_examples:,}")
+    *_, x, y = train_val_split(ds.x_train, ds.y_train, train_examples / n, data_seed)
+    return dataclasses.replace(ds, x_train=x, y_train=y, source=(
+        f"{ds.source}; a stratified subset of {len(y):,} training examples (data_seed "
+        f"{data_seed})"))
 
 
 def make_run_method(config, method, c):
@@ -59,9 +75,9 @@ def fit(config, model, tasks, method, seed, run_dir, log, epochs=None, **hooks):
                            resume=True, log=log or None, progress=log is None, **hooks)
 
 
-def continual_run(config, run, run_dir, log, on_task_end, build_tasks):
+def continual_run(config, run, run_dir, log, on_task_end, build_tasks, dataset=None):
     """ONE continual-learning run: a fresh MLP learns ``build_tasks(dataset, seed)`` in order."""
-    ds = cached_dataset(config["data"], config["data_seed"])
+    ds = (dataset or (lambda c: cached_dataset(c["data"], c["data_seed"])))(config)
     tasks = build_tasks(ds, run["seed"])
     model = mlp([ds.x_train.shape[1], *config["hidden"], ds.n_classes], seed=run["seed"],
                 device=config["device"])

@@ -26,18 +26,23 @@ METHODS = ("si", "finetune") + common.REGULARISERS
 PAPER = {"data": "auto", "data_seed": 0, "hidden": [2000, 2000], "optimizer": "adam",
          "lr": 1e-3, "batch_size": 256, "epochs": 20, "reset_optimizer": False, "xi": 0.1,
          "c": [0.0, 0.01, 0.1, 1.0], "methods": ["si"], "seeds": [0], "n_tasks": 10,
-         "device": None, "integrator": "first-order"}
+         "device": None, "integrator": "first-order", "train_examples": None}
+
+
+def dataset(config):
+    return common.cached_dataset(config["data"], config["data_seed"],
+                                 train_examples=config["train_examples"])
 
 
 def describe_data(config):
-    return common.cached_dataset(config["data"], config["data_seed"]).info()
+    return dataset(config).info()
 
 
 def run_one(config, run, run_dir, log, on_task_end):
     """ONE run: a fresh network learns ``n_tasks`` permutations in order."""
     return common.continual_run(
         config, run, run_dir, log, on_task_end,
-        lambda ds, seed: permuted_tasks(ds, config["n_tasks"], seed=seed))
+        lambda ds, seed: permuted_tasks(ds, config["n_tasks"], seed=seed), dataset)
 
 
 def report(config, runs, data):
@@ -79,7 +84,9 @@ PROTOCOL = protocol.Protocol(
     summary="Fig. 2: permuted-pixel tasks, one shared head, several c",
     doc=__doc__,
     settings=common_settings(METHODS, common.DIGIT_DATA) + (
-        Setting("n_tasks", Integer(), "number of tasks (task 1 unpermuted)"),),
+        Setting("n_tasks", Integer(), "number of tasks (task 1 unpermuted)"),
+        Setting("train_examples", Integer(none_ok=True),
+                "training examples kept (stratified; none: all): the step count per epoch")),
     profiles={"paper": PAPER,
               # a 2-core laptop in a minute or two: 784-256-256-10, 5 tasks, 5 epochs, batch 64
               "quick": dict(PAPER, hidden=[256, 256], batch_size=64, epochs=5, n_tasks=5,
