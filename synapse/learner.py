@@ -40,7 +40,7 @@ import warnings
 import numpy as np
 
 from ._kernels import kernels
-from .backend import asnumpy, to_float
+from .backend import to_float
 from .checks import check_count, check_task_fits
 from .data.task import as_task
 from .errors import CheckpointError, UserError
@@ -180,53 +180,23 @@ class Learner:
         ``self.tasks``)."""
         task = as_task(task, "learn")
         epochs = check_count("epochs", epochs)
-        eval_tasks = [as_task(t, "eval_tasks") for t in _as_list(eval_tasks, "eval_tasks")]
-        if _contains(self.learned, task):
-            raise UserError(f"learn: task {task.name!r} was already learned by this learner; "
-                            f"build a new Task object to learn the same data again")
-        check_task_fits(task, self.model)
-        for t in [task] + eval_tasks:
-            if not _contains(self.columns, t):
-                self.columns.append(t)
+        self._add_columns(task, [as_task(t, "eval_tasks")
+                                 for t in _as_list(eval_tasks, "eval_tasks")])
         i, k = self.tasks_done, self.first_index + self.tasks_done
-        model, method, optimizer = self.model, self.method, self.optimizer
         started = time.perf_counter()
         if self.reset_optimizer:
-            optimizer.reset()
-        model.reseed(self.seed, k)
-        method.begin_task(k, task)
-        x = model.xp.asarray(task.x_train, dtype=model.dtype)   # on the device for the task
-        y = model.xp.asarray(task.y_train)
-        n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
-        reference, moved = math.log(max(n_active, 2)), []
-        n = len(self.tasks)
-        desc = f"task {i + 1}/{n} {task.name}" if n > i + 1 else f"task {i + 1} {task.name}"
-        records = []
-        with Progress(total=epochs, desc=desc, enabled=self.progress) as bar:
-            for epoch in range(epochs):
-                rng = np.random.default_rng([self.seed, k, epoch])
-                loss, pen, first = train_epoch(model, method, optimizer, x, y, task.classes,
-                                               self.batch_size, rng)
-                if epoch == 0 and math.isfinite(first):
-                    reference = max(reference, first)
-                if not (math.isfinite(loss) and math.isfinite(pen)):
-                    self._diverged(i, task, epoch, f"loss={loss}, penalty={pen}")
-                if loss > EXPLOSION * reference:
-                    self._diverged(i, task, epoch, f"mean loss {loss:.3g} is over {EXPLOSION:g} "
-                                   f"times its starting value {reference:.3g}")
-                record = {"task": i, "epoch": epoch, "loss": loss, "penalty": pen}
-                record.update(method.summary())
-                records.append(record)
-                moved.append(self._anchored_penalty() if k else None)
-                bar.update(1, loss=loss)
-        if method.closes_path:                              # trapezoid: g at the final weights
-            model.train()
+            self.optimizer.reset()
+        self.model.reseed(self.seed, k)
+        self.method.begin_task(k, task)
+        records, moved = self._epochs(task, epochs, i, k)
+        if self.method.closes_path:                         # trapezoid: g at the final weights
+            self.model.train()
             m = min(len(task.x_train), self.batch_size)
-            model.loss_and_grad(task.x_train[:m], task.y_train[:m], task.classes)
-            method.close_path(model.params.grad)
-        method.end_task(k, task)
+            self.model.loss_and_grad(task.x_train[:m], task.y_train[:m], task.classes)
+            self.method.close_path(self.model.params.grad)
+        self.method.end_task(k, task)
         self._check_finite_state(i, task)
-        method.tasks_learned = k + 1
+        self.method.tasks_learned = k + 1
         self.learned.append(task)
         self.history.epochs.extend(records)
         self._check_not_silent(k, task, moved)
@@ -234,11 +204,51 @@ class Learner:
         self.rows.append({id(t): a for t, a in zip(self.tasks, row)})
         seconds = time.perf_counter() - started
         self._record(seconds, epochs)
-        _log(self.log, f"task {i + 1}/{n} {task.name}: mean accuracy over seen tasks "
-                       f"{np.mean(row[:i + 1]):.4f} ({seconds:.1f} s)")
+        _log(self.log, f"task {i + 1}/{len(self.tasks)} {task.name}: mean accuracy over seen "
+                       f"tasks {np.mean(row[:i + 1]):.4f} ({seconds:.1f} s)")
         if self.checkpoint_dir:
             self.save()
         return np.asarray(row)
+
+    def _add_columns(self, task, eval_tasks):
+        """Check the task and every new column against the model; add them to R's columns."""
+        if _contains(self.learned, task):
+            raise UserError(f"learn: task {task.name!r} was already learned by this learner; "
+                            f"build a new Task object to learn the same data again")
+        for t in [task] + eval_tasks:
+            if t is task or not _contains(self.columns, t):
+                check_task_fits(t, self.model)
+        for t in [task] + eval_tasks:
+            if not _contains(self.columns, t):
+                self.columns.append(t)
+
+    def _epochs(self, task, epochs, i, k):
+        """The epochs of task k (row i); returns the per-epoch records and, from the second
+        task on, the anchored penalty at each epoch end (for ``_check_not_silent``)."""
+        model, method = self.model, self.method
+        x = model.xp.asarray(task.x_train, dtype=model.dtype)   # on the device for the task
+        y = model.xp.asarray(task.y_train)
+        n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
+        reference, records, moved = math.log(max(n_active, 2)), [], []
+        n = len(self.tasks)
+        desc = f"task {i + 1}/{n} {task.name}" if n > i + 1 else f"task {i + 1} {task.name}"
+        with Progress(total=epochs, desc=desc, enabled=self.progress) as bar:
+            for epoch in range(epochs):
+                rng = np.random.default_rng([self.seed, k, epoch])
+                loss, pen, first = train_epoch(model, method, self.optimizer, x, y,
+                                               task.classes, self.batch_size, rng)
+                if epoch == 0 and math.isfinite(first):
+                    reference = max(reference, first)
+                if not (math.isfinite(loss) and math.isfinite(pen)):
+                    self._diverged(i, task, epoch, f"loss={loss}, penalty={pen}")
+                if loss > EXPLOSION * reference:
+                    self._diverged(i, task, epoch, f"mean loss {loss:.3g} is over {EXPLOSION:g} "
+                                   f"times its starting value {reference:.3g}")
+                records.append(dict({"task": i, "epoch": epoch, "loss": loss, "penalty": pen},
+                                    **method.summary()))
+                moved.append(self._anchored_penalty() if k else None)
+                bar.update(1, loss=loss)
+        return records, moved
 
     def _record(self, seconds, epochs):
         h = self.history
@@ -260,10 +270,12 @@ class Learner:
         arrays = {"the weights": self.model.params.theta}
         arrays.update({f"{self.method.name}'s {name}": getattr(self.method, name)
                        for name in self.method.state_names})
+        arrays.update({f"the optimizer's {name}": getattr(self.optimizer, name)
+                       for name in self.optimizer.state_names})
         for what, a in arrays.items():
             bad = int(a.size - int(self.model.xp.isfinite(a).sum()))
             if bad:
-                self._diverged(i, task, None, f"after its consolidation {what} holds {bad} "
+                self._diverged(i, task, None, f"at the end of the task {what} holds {bad} "
                                               f"NaN/Inf values")
 
     def _check_not_silent(self, k, task, moved):
@@ -282,7 +294,7 @@ class Learner:
 
     def _warn(self, message):
         self.history.warnings.append(message)
-        warnings.warn(message, SilentPenaltyWarning, stacklevel=3)
+        warnings.warn(message, SilentPenaltyWarning, stacklevel=4)
         _log(self.log, "WARNING: " + message)
 
     def _diverged(self, i, task, epoch, what):
@@ -366,7 +378,7 @@ class Learner:
         self.method.tasks_learned = self.first_index + done
         self.learned = list(tasks[:done])
         by_name = {}
-        for t in reversed(tasks):
+        for t in reversed(tasks[done:]):                    # declared, not learned yet
             by_name[t.name] = t
         cols = [self.learned[j] if j < done else by_name.get(name)
                 for j, name in enumerate(history.tasks)]
