@@ -41,7 +41,7 @@ import numpy as np
 
 from ._kernels import kernels
 from .backend import to_float
-from .checks import check_count, check_task_fits
+from .checks import check_count, check_representable, check_task_fits
 from .data.task import as_task
 from .errors import CheckpointError, UserError
 from .fileio import load_npz, remove_stale_tmp, save_npz_atomic
@@ -141,6 +141,7 @@ class Learner:
         self.eval_batch_size = check_count("eval_batch_size", eval_batch_size)
         if not isinstance(reset_optimizer, (bool, np.bool_)):
             raise UserError(f"reset_optimizer: must be True or False, got {reset_optimizer!r}")
+        check_representable(type(optimizer).__name__, model.dtype, **_hyper(optimizer))
         self.model, self.method, self.optimizer = model, method.attach(model), optimizer
         self.reset_optimizer = bool(reset_optimizer)
         self.checkpoint_dir, self.log, self.progress = checkpoint_dir, log, progress
@@ -312,9 +313,7 @@ class Learner:
     def settings(self):
         """What a checkpoint must agree on to be continued by this learner."""
         opt = self.optimizer
-        hyper = {k: getattr(opt, k) for k in ("lr", "momentum", "beta1", "beta2", "eps")
-                 if hasattr(opt, k)}
-        return {"method": self.method.config(), "optimizer": type(opt).__name__, **hyper,
+        return {"method": self.method.config(), "optimizer": type(opt).__name__, **_hyper(opt),
                 "batch_size": self.batch_size, "seed": self.seed,
                 "reset_optimizer": self.reset_optimizer, "dtype": self.model.dtype.name}
 
@@ -395,6 +394,12 @@ class Learner:
 
 def checkpoint_path(folder):
     return os.path.join(folder, CHECKPOINT)
+
+
+def _hyper(optimizer):
+    """The optimizer's real-valued settings (lr, momentum, betas, eps: whichever it has)."""
+    return {k: getattr(optimizer, k) for k in ("lr", "momentum", "beta1", "beta2", "eps")
+            if isinstance(getattr(optimizer, k, None), float)}
 
 
 def _contains(tasks, task):

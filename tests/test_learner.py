@@ -173,6 +173,12 @@ def test_settings_that_underflow_in_float32_are_refused_at_attach(setting):
     SI(**setting).attach(mlp([4, 2], dtype=np.float64))       # float64 holds them
 
 
+def test_a_learning_rate_that_is_zero_in_float32_is_refused():
+    model = mlp([4, 2])
+    with pytest.raises(ConfigError, match="^lr: 1e-50 .*underflows in float32"):
+        Learner(model, SI(), Adam(model.params, lr=1e-50))
+
+
 # -- checkpoints on disk ----------------------------------------------------------------------
 @pytest.fixture
 def checkpoint(tmp_path, tasks):
