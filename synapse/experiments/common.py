@@ -6,6 +6,7 @@ permutations; the data split is fixed by ``data_seed`` so every run sees the sam
 """
 import contextlib
 import functools
+import sys
 
 import numpy as np
 
@@ -64,7 +65,8 @@ def blas_threads(n):
 def fit(config, model, tasks, method, seed, run_dir, log, epochs=None, **hooks):
     """Train ``model`` on ``tasks`` with the config's optimizer; returns the History.
 
-    ``log``: None shows progress bars, False nothing, a function gets a line per task/epoch."""
+    ``log``: None shows progress bars; False nothing; a function gets a line per task, and off
+    a terminal the progress meter adds a line with the loss every 30 s."""
     optimizer = make_optimizer(config["optimizer"], model.params, lr=config["lr"])
     with blas_threads(1):
         return train_tasks(model, tasks, method, optimizer,
@@ -72,7 +74,9 @@ def fit(config, model, tasks, method, seed, run_dir, log, epochs=None, **hooks):
                            batch_size=config["batch_size"], seed=seed,
                            reset_optimizer=config.get("reset_optimizer", True),
                            checkpoint_dir=run_dir,
-                           resume=True, log=log or None, progress=log is None, **hooks)
+                           resume=True, log=log or None,
+                           progress=log is None or (callable(log) and not sys.stderr.isatty()),
+                           **hooks)
 
 
 def continual_run(config, run, run_dir, log, on_task_end, build_tasks, dataset=None):
