@@ -357,6 +357,11 @@ def run(protocol, profile=None, out=None, resume=False, n_jobs=1, scheduler=None
         results = run_grid(job, grid, n_jobs=n_jobs, scheduler=client, progress=progress,
                            desc=f"{protocol.name}: runs")
         record = merge_results(results, grid)
+        for r in record["runs"]:                   # e.g. a penalty that never acted: say so
+            for w in r.get("warnings", []) + [w for m in r.get("methods", [])
+                                              for w in m.get("warnings", [])]:
+                print(f"[synapse] WARNING {run_name(r['seed'], r['method'], r['c'])}: {w}",
+                      file=sys.stderr, flush=True)
         report = protocol.report(config, record["runs"], data)
         results_doc = {
             "experiment": protocol.name, "config": config, "data": data,
