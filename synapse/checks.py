@@ -34,7 +34,9 @@ def check_nonnegative(owner, **values):
 def check_count(name, value, minimum=1):
     """``value`` as an int >= minimum; a whole float (2.0) is accepted, 2.5, NaN, "32" and
     True are not (a count is never rounded silently)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, np.bool_)):
+        raise ConfigError(name, f"must be a whole number >= {minimum}, got {value!r}")
+    if isinstance(value, numbers.Integral):
         number = int(value)
     elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
         number = int(value)

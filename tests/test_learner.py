@@ -334,3 +334,34 @@ def test_progress_off_a_terminal_reaches_a_log_while_a_task_runs():
     lines = out.getvalue().splitlines()
     assert len(lines) == 5 and "1/4" in lines[0] and "4/4" in lines[-1]
     assert "\r" not in out.getvalue() and "loss=0.5" in lines[0]
+
+
+# -- properties of the setting checks -----------------------------------------------------------
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.one_of(st.floats(), st.integers(-5, 10 ** 6), st.text(max_size=3), st.booleans()))
+def test_a_count_is_never_rounded_or_guessed(value):
+    from synapse.checks import check_count
+    whole = isinstance(value, float) and np.isfinite(value) and value.is_integer()
+    if (type(value) is int or whole) and value >= 1:
+        assert check_count("epochs", value) == value
+    else:
+        with pytest.raises(ConfigError, match="^epochs: must be a whole number >= 1, got "):
+            check_count("epochs", value)
+
+
+@given(st.floats(min_value=0, allow_nan=False, allow_infinity=False))
+def test_an_accepted_setting_keeps_its_meaning_in_float32(c):
+    """SI(c) attaches to a float32 model exactly when float32(c) is 0 only for c = 0, finite,
+    and not subnormal."""
+    tiny, largest = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+    try:
+        SI(c=c).attach(mlp([2, 2]))
+    except ConfigError as err:
+        assert str(err).startswith("c: ") and (0 < c < tiny or c > largest)
+    else:
+        with np.errstate(over="ignore"):
+            c32 = np.float32(c)
+        assert np.isfinite(c32) and (c == 0) == (c32 == 0)
+        assert c == 0 or c32 >= tiny
