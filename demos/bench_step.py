@@ -1,24 +1,40 @@
-"""Time one training step of the split-MNIST network (784-256-256-10, Adam) side by side.
+"""Time one training step of the paper's networks, synapse against PyTorch, side by side.
 
-Rows: synapse plain Adam step; synapse SI step (penalty + Adam + omega, fused); synapse EWC
-step with its Fisher phase amortised over a task's steps; and, where torch is installed,
-PyTorch CPU doing the same plain step and a straightforward PyTorch SI step. All timed in the
-same process, interleaved in rounds (this machine is noisy); medians are reported, and the
-ratios are what to read.
+Networks: the split-MNIST MLP 784-256-256-10 (batch 64 and 256), the permuted-MNIST MLP
+784-2000-2000-10 (batch 256) and the authors' CIFAR CNN (``synapse.model.cnn``, batch 64), all
+with Adam. Rows: synapse plain step; synapse SI step (penalty + Adam + omega, one fused pass);
+on the small MLP a synapse EWC step with its Fisher phase amortised over a task's steps; and,
+where torch is installed, PyTorch CPU doing the same plain step and a straightforward PyTorch
+SI step. All timed in the same process, interleaved in rounds (this machine is noisy):
+medians are reported, with the spread of the per-round ratio, and the ratios are what to read.
 
-    python demos/bench_step.py [--batch 64 256] [--rounds 7] [--steps 200]
+Under each table: the fused SI update alone (``adam_si_step`` on the network's parameter
+vector) against its memory-traffic floor, the bytes it must move (7 arrays read, 5 written)
+over the bandwidth of ``np.copyto`` measured in the same run.
+
+    python demos/bench_step.py [--nets mlp256 mlp2000 cnn] [--rounds 5] [--seconds 0.4]
+    python demos/bench_step.py --twins     # also the synapse rows on the NumPy twins
 """
 import argparse
 import time
 
 import numpy as np
 
+import synapse_kernels as sk
 from synapse.data import Task
 from synapse.methods import EWC, SI, Method
-from synapse.model import mlp
+from synapse.model import cnn, mlp
 from synapse.optim import Adam
 
-SIZES = [784, 256, 256, 10]
+# name: (synapse model builder, input shape of one example, batch sizes)
+NETWORKS = {
+    "mlp256": (lambda: mlp([784, 256, 256, 10], seed=0), (784,), (64, 256)),
+    "mlp2000": (lambda: mlp([784, 2000, 2000, 10], seed=0), (784,), (256,)),
+    "cnn": (lambda: cnn(seed=0), (3, 32, 32), (64,)),
+}
+TITLES = {"mlp256": "784-256-256-10", "mlp2000": "784-2000-2000-10",
+          "cnn": "the authors' CIFAR CNN"}
+POOL = 16    # minibatches cycled through
 
 
 def batches(x, y):
@@ -31,8 +47,10 @@ def batches(x, y):
         i = (i + 1) % len(x)
 
 
-def synapse_step(method, x, y, omega_init=0.1):
-    model = mlp(SIZES, seed=0)
+def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None):
+    model = NETWORKS[net][0]()
+    if cpu_path:
+        sk.set_cpu_path(cpu_path)
     opt = Adam(model.params, lr=1e-3)
     method.attach(model)
     if hasattr(method, "Omega"):       # a task boundary has passed: the penalty is live
@@ -40,15 +58,20 @@ def synapse_step(method, x, y, omega_init=0.1):
     data = batches(x, y)
 
     def step():
+        previous = sk.set_cpu_path(cpu_path) if cpu_path else None
         xb, yb = next(data)
         model.loss_and_grad(xb, yb, check=False)
         method.step(opt, model.params.grad)
+        if cpu_path:
+            sk.set_cpu_path(previous)
+    if cpu_path:
+        sk.set_cpu_path(None)
     return step, model
 
 
 def ewc_fisher_seconds(x_task, y_task, samples):
     """Wall time of one EWC Fisher phase (per-example gradients) at a task boundary."""
-    model = mlp(SIZES, seed=0)
+    model = NETWORKS["mlp256"][0]()
     ewc = EWC(c=100.0, fisher_samples=samples).attach(model)
     task = Task("t", x_task, y_task, x_task, y_task)
     start = time.perf_counter()
@@ -56,13 +79,28 @@ def ewc_fisher_seconds(x_task, y_task, samples):
     return time.perf_counter() - start
 
 
-def torch_steps(x, y):
+def torch_net(net):
     import torch
-    net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
-                              torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    nn = torch.nn
+    if net == "mlp256":
+        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                             nn.Linear(256, 10))
+    if net == "mlp2000":
+        return nn.Sequential(nn.Linear(784, 2000), nn.ReLU(), nn.Linear(2000, 2000), nn.ReLU(),
+                             nn.Linear(2000, 10))
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+                         nn.Flatten(), nn.Linear(64 * 6 * 6, 512), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(512, 10))
+
+
+def torch_steps(net, x, y):
+    import torch
+    model = torch_net(net)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = batches([torch.from_numpy(b) for b in x], [torch.from_numpy(b) for b in y])
-    params = list(net.parameters())
+    params = list(model.parameters())
     omega = [torch.zeros_like(p) for p in params]
     Omega = [torch.full_like(p, 0.1) for p in params]
     ref = [p.detach().clone() for p in params]
@@ -70,13 +108,13 @@ def torch_steps(x, y):
     def plain():
         tx, ty = next(data)
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(tx), ty).backward()
+        torch.nn.functional.cross_entropy(model(tx), ty).backward()
         opt.step()
 
     def si():   # the textbook PyTorch SI: task grad, penalty via autograd, omega from the change
         tx, ty = next(data)
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(tx), ty)
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
         loss.backward(retain_graph=False)
         g = [p.grad.detach().clone() for p in params]
         with torch.no_grad():
@@ -90,10 +128,16 @@ def torch_steps(x, y):
     return plain, si
 
 
-def measure(fns, rounds, steps):
+def measure(fns, rounds, seconds):
+    """Per-round seconds per step of each function, interleaved; steps per round chosen so a
+    round of the slowest function takes about ``seconds``."""
     for f in fns.values():
-        for _ in range(20):
+        for _ in range(3):
             f()
+    start = time.perf_counter()
+    for f in fns.values():
+        f()
+    steps = max(2, int(seconds * len(fns) / (time.perf_counter() - start)))
     times = {k: [] for k in fns}
     for _ in range(rounds):
         for name, f in fns.items():
@@ -101,14 +145,66 @@ def measure(fns, rounds, steps):
             for _ in range(steps):
                 f()
             times[name].append((time.perf_counter() - start) / steps)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return {k: np.asarray(v) for k, v in times.items()}, steps
+
+
+def update_floor(n_params, repeat=20):
+    """(measured ms of the fused SI update, floor ms, copy GB/s) on a vector of n_params."""
+    rng = np.random.default_rng(0)
+    a = [(1e-3 * rng.standard_normal(n_params)).astype(np.float32) for _ in range(8)]
+    theta, g, m, v, delta, omega, Omega, ref = a
+    v[:], Omega[:] = np.abs(v), np.abs(Omega)
+    dst = np.empty_like(g)
+
+    def median_ms(fn):
+        fn()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return 1e3 * float(np.median(times))
+    copy_ms = median_ms(lambda: np.copyto(dst, g))
+    gbs = 2 * n_params * 4 / copy_ms / 1e6
+    update_ms = median_ms(lambda: sk.adam_si_step(theta, g, m, v, delta, omega, Omega, ref, 0.1,
+                                                  1e-3, 0.9, 0.999, 1e-8))
+    return update_ms, 12 * n_params * 4 / gbs / 1e6, gbs
+
+
+def spread(values):
+    return f"{np.median(values):.2f} ({np.min(values):.2f}-{np.max(values):.2f})"
+
+
+def report(net, batch, times, steps, rounds, fisher=None):
+    t = {k: float(np.median(v)) for k, v in times.items()}
+    base = t["synapse plain"]
+    extra = f"; EWC: + Fisher {fisher[0] * 1e3:.0f} ms / {fisher[1]} steps" if fisher else ""
+    print(f"\n{TITLES[net]}, batch {batch}: median step time over {rounds} rounds x {steps} "
+          f"steps{extra}")
+    print(f"{'':22s} {'ms/step':>8s} {'vs synapse plain':>17s} {'vs torch plain':>15s}")
+    for name, sec in t.items():
+        vs_torch = f"{sec / t['torch plain']:.2f}" if "torch plain" in t else "-"
+        print(f"{name:22s} {sec * 1e3:8.2f} {sec / base:17.2f} {vs_torch:>15s}")
+    over = times["synapse SI"] / times["synapse plain"] - 1
+    line = f"SI overhead: synapse {100 * np.median(over):+.0f}% " \
+           f"({100 * over.min():+.0f}% to {100 * over.max():+.0f}% over rounds)"
+    if "torch plain" in t:
+        plain = times["synapse plain"] / times["torch plain"]
+        si = times["synapse SI"] / times["torch SI"]
+        print(f"synapse plain / torch plain = {spread(plain)}   "
+              f"synapse SI / torch SI = {spread(si)}   (median, min-max over rounds)")
+        line += f", torch {t['torch SI'] / t['torch plain'] - 1:+.0%}"
+    print(line)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--batch", type=int, nargs="+", default=[64, 256])
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--nets", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=0.4,
+                    help="about how long one round of one row runs")
+    ap.add_argument("--twins", action="store_true",
+                    help="also time the synapse rows on the NumPy twins (SYNAPSE_CPU_KERNELS=numpy)")
     ap.add_argument("--task-examples", type=int, default=12000,
                     help="training examples per task, to amortise EWC's Fisher (split MNIST: ~12k)")
     ap.add_argument("--epochs", type=int, default=10)
@@ -126,32 +222,41 @@ def main(argv=None):
         print(f"BLAS: {blas}")
     except ImportError:
         pass
+    print(f"CPU path: {sk.cpu_path()}")
     rng = np.random.default_rng(0)
-    x_task = rng.random((args.fisher_samples, 784)).astype(np.float32)
-    y_task = rng.integers(0, 10, args.fisher_samples)
-    fisher_s = ewc_fisher_seconds(x_task, y_task, args.fisher_samples)
-    for batch in args.batch:
-        x = rng.random((32, batch, 784)).astype(np.float32)    # a pool of 32 minibatches
-        y = rng.integers(0, 10, (32, batch))
-        fns = {"synapse plain": synapse_step(Method(), x, y)[0],
-               "synapse SI": synapse_step(SI(c=1.0, xi=1e-3), x, y)[0],
-               "synapse EWC": synapse_step(EWC(c=100.0), x, y)[0]}
-        if torch is not None:
-            fns["torch plain"], fns["torch SI"] = torch_steps(x, y)
-        t = measure(fns, args.rounds, args.steps)
-        steps_per_task = args.epochs * -(-args.task_examples // batch)
-        t["synapse EWC"] += fisher_s / steps_per_task
-        base = t["synapse plain"]
-        print(f"\nbatch {batch}: median step time over {args.rounds} rounds x {args.steps} steps "
-              f"(EWC: + Fisher {fisher_s * 1e3:.0f} ms / {steps_per_task} steps)")
-        print(f"{'':16s} {'ms/step':>8s} {'vs synapse plain':>17s} {'vs torch plain':>15s}")
-        for name, sec in t.items():
-            vs_torch = f"{sec / t['torch plain']:.2f}" if "torch plain" in t else "-"
-            print(f"{name:16s} {sec * 1e3:8.3f} {sec / base:17.2f} {vs_torch:>15s}")
-        if "torch plain" in t:
-            print(f"synapse plain / torch plain = {base / t['torch plain']:.2f}  (target <= 1.0)")
-            print(f"SI overhead: synapse {t['synapse SI'] / base - 1:+.1%} (target <= +10%), "
-                  f"torch {t['torch SI'] / t['torch plain'] - 1:+.1%}")
+    for net in args.nets:
+        shape, sizes = NETWORKS[net][1], NETWORKS[net][2]
+        fisher = None
+        if net == "mlp256":
+            x_task = rng.random((args.fisher_samples, 784)).astype(np.float32)
+            y_task = rng.integers(0, 10, args.fisher_samples)
+            fisher = ewc_fisher_seconds(x_task, y_task, args.fisher_samples)
+        for batch in sizes:
+            x = rng.random((POOL, batch) + shape).astype(np.float32)
+            y = rng.integers(0, 10, (POOL, batch))
+            fns = {"synapse plain": synapse_step(net, Method(), x, y)[0]}
+            fns["synapse SI"], model = synapse_step(net, SI(c=1.0, xi=1e-3), x, y)
+            if args.twins:
+                fns["synapse plain [twins]"] = synapse_step(net, Method(), x, y,
+                                                            cpu_path="numpy")[0]
+                fns["synapse SI [twins]"] = synapse_step(net, SI(c=1.0, xi=1e-3), x, y,
+                                                         cpu_path="numpy")[0]
+            if fisher is not None:
+                fns["synapse EWC"] = synapse_step(net, EWC(c=100.0), x, y)[0]
+            if torch is not None:
+                fns["torch plain"], fns["torch SI"] = torch_steps(net, x, y)
+            times, steps = measure(fns, args.rounds, args.seconds)
+            amortised = None
+            if fisher is not None:
+                per_task = args.epochs * -(-args.task_examples // batch)
+                times["synapse EWC"] = times["synapse EWC"] + fisher / per_task
+                amortised = (fisher, per_task)
+            report(net, batch, times, steps, args.rounds, amortised)
+        n = model.params.size
+        update_ms, floor_ms, gbs = update_floor(n)
+        print(f"fused SI update alone ({n:,} float32 parameters): {update_ms:.2f} ms; "
+              f"memory-traffic floor {floor_ms:.2f} ms (12 x {n * 4 / 1e6:.1f} MB at the "
+              f"{gbs:.1f} GB/s of np.copyto)")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,17 @@ def test_maxpool_forward_matches_naive(rng):
     np.testing.assert_array_equal(y, naive)
 
 
+def test_maxpool_gives_a_tied_window_to_its_first_maximum():
+    """As PyTorch (and argmax): in a window of equal values the first one gets the gradient;
+    ties are common after a ReLU (windows of zeros)."""
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 2] = x[0, 0, 2, 1] = 1.0
+    pool = MaxPool2D(2, stride=1)
+    np.testing.assert_array_equal(pool.forward(x)[0, 0], [[0.0, 1.0], [1.0, 1.0]])
+    gx = pool.backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))[0, 0]
+    np.testing.assert_array_equal(gx, [[1.0, 0.0, 0.0], [0.0, 0.0, 2.0 + 4.0], [0.0, 3.0, 0.0]])
+
+
 def test_conv_forward_matches_naive(rng):
     layer = bound(Conv2D(2, 3, 3, stride=2, padding=1), "cpu")
     x = rng.standard_normal((2, 2, 5, 5))

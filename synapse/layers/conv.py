@@ -1,9 +1,13 @@
 """2-d convolution and max pooling on NCHW arrays, vectorised with im2col / col2im.
 
-im2col views every receptive field of the padded input as one row (a strided view, one
-copy); the convolution is then a single matrix product. col2im adds the column gradients
-back, with a loop over the kh*kw kernel offsets only (never over pixels).
+im2col lays every receptive field of the padded input out as one column (a strided view of
+the windows, then one copy); the convolution is then a single matrix product. The columns are
+ordered channel-major, (C*kh*kw, N*Ho*Wo), so that the copy moves whole output rows (Wo
+neighbouring pixels) at a time. col2im adds the column gradients back, with a loop over the
+kh*kw kernel offsets only (never over pixels).
 """
+import numpy as np
+
 from .base import Layer, check_choice
 from ..init import get_initialiser
 
@@ -19,29 +23,28 @@ def _windows(xp, x, kh, kw, stride):
 
 
 def im2col(xp, x, kh, kw, stride):
-    """(N, C, H, W) -> columns (N*Ho*Wo, C*kh*kw)."""
-    win = _windows(xp, xp.ascontiguousarray(x), kh, kw, stride)   # (N, C, Ho, Wo, kh, kw)
+    """(N, C, H, W) -> columns (C*kh*kw, N*Ho*Wo): column (n, i, j) is window (i, j) of x[n]."""
+    win = _windows(xp, x, kh, kw, stride)                           # (N, C, Ho, Wo, kh, kw)
     n, c, ho, wo = win.shape[:4]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw), (ho, wo)
+    return win.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo), (ho, wo)
 
 
 def col2im(xp, gcol, x_shape, kh, kw, stride, ho, wo):
-    """Adjoint of im2col: (N*Ho*Wo, C*kh*kw) -> (N, C, H, W), overlaps summed."""
+    """Adjoint of im2col: (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlaps summed."""
     n, c, h, w = x_shape
-    gcol = gcol.reshape(n, ho, wo, c, kh, kw)
-    gx = xp.zeros(x_shape, dtype=gcol.dtype)
+    gcol = gcol.reshape(c, kh, kw, n, ho, wo)
+    gx = xp.zeros((c, n, h, w), dtype=gcol.dtype)                   # channel-major, as gcol
     for i in range(kh):
         for j in range(kw):
-            gx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += \
-                gcol[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    return gx
+            gx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += gcol[:, i, j]
+    return gx.transpose(1, 0, 2, 3)                                 # (N, C, H, W), a view
 
 
 class Conv2D(Layer):
     """y[n, o] = sum_c W[o, c] * x_pad[n, c] + b[o]  (cross-correlation, as in PyTorch).
 
-    .. math:: Y = \\mathrm{col}(x) W_m^T + b,\\quad g_{W_m} = g_Y^T \\mathrm{col}(x),\\quad
-              g_x = \\mathrm{col2im}(g_Y W_m)
+    .. math:: Y = W_m \\mathrm{col}(x) + b,\\quad g_{W_m} = g_Y \\mathrm{col}(x)^T,\\quad
+              g_x = \\mathrm{col2im}(W_m^T g_Y)
 
     Shapes: x (N, C, H, W), W (O, C, kh, kw), b (O,), y (N, O, Ho, Wo) with
     Ho = (H + 2 pad - kh) // stride + 1. ``padding`` is an int or 'same' (odd kernels, stride 1).
@@ -78,19 +81,20 @@ class Conv2D(Layer):
             raise ValueError(f"{self}: input {tuple(x.shape)} is smaller than the kernel")
         xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
         self.xpad_shape = xpad.shape
-        self.col, (ho, wo) = im2col(xp, xpad, self.kh, self.kw, self.stride)  # (N*Ho*Wo, C*kh*kw)
+        self.col, (ho, wo) = im2col(xp, xpad, self.kh, self.kw, self.stride)  # (C*kh*kw, N*Ho*Wo)
         self.out_hw = ho, wo
-        y = self.col @ self.W.reshape(self.out_channels, -1).T + self.b       # (N*Ho*Wo, O)
-        return y.reshape(x.shape[0], ho, wo, self.out_channels).transpose(0, 3, 1, 2)
+        y = self.W.reshape(self.out_channels, -1) @ self.col                  # (O, N*Ho*Wo)
+        y += self.b[:, None]
+        return y.reshape(self.out_channels, x.shape[0], ho, wo).transpose(1, 0, 2, 3)
 
     def backward(self, gy):
         xp = self.xp_of(gy)
-        gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)          # (N*Ho*Wo, O)
-        self.gW += (gy2.T @ self.col).reshape(self.W.shape)
-        self.gb += gy2.sum(axis=0)
+        gy2 = gy.transpose(1, 0, 2, 3).reshape(self.out_channels, -1)          # (O, N*Ho*Wo)
+        self.gW += (gy2 @ self.col.T).reshape(self.W.shape)
+        self.gb += gy2.sum(axis=1)
         if not self.needs_gx:
             return None
-        gcol = gy2 @ self.W.reshape(self.out_channels, -1)                     # (N*Ho*Wo, C*kh*kw)
+        gcol = self.W.reshape(self.out_channels, -1).T @ gy2                   # (C*kh*kw, N*Ho*Wo)
         gx = col2im(xp, gcol, self.xpad_shape, self.kh, self.kw, self.stride, *self.out_hw)
         p = self.pad
         return gx[:, :, p:gx.shape[2] - p, p:gx.shape[3] - p] if p else gx
@@ -120,12 +124,15 @@ class MaxPool2D(Layer):
         if x.shape[2] < self.k or x.shape[3] < self.k:
             raise ValueError(f"{self}: input {tuple(x.shape)} is smaller than the window")
         xp = self.xp_of(x)
-        win = _windows(xp, xp.ascontiguousarray(x), self.k, self.k, self.stride)
-        n, c, ho, wo = win.shape[:4]
-        flat = win.reshape(n, c, ho, wo, self.k * self.k)                     # copies
-        self.argmax = flat.argmax(axis=-1)                                      # (N, C, Ho, Wo)
+        win = _windows(xp, x, self.k, self.k, self.stride)                    # (N, C, Ho, Wo, k, k)
+        y = win[..., 0, 0].copy()                                              # (N, C, Ho, Wo)
+        self.argmax = xp.zeros(y.shape, dtype=np.min_scalar_type(self.k ** 2))   # offset i*k + j
+        for idx in range(1, self.k * self.k):      # one pass per offset, not per window
+            i, j = divmod(idx, self.k)
+            xp.copyto(self.argmax, idx, where=win[..., i, j] > y)  # strict: the first max wins
+            xp.maximum(y, win[..., i, j], out=y)
         self.x_shape = x.shape
-        return xp.take_along_axis(flat, self.argmax[..., None], axis=-1)[..., 0]
+        return y
 
     def backward(self, gy):
         xp = self.xp_of(gy)
@@ -134,7 +141,11 @@ class MaxPool2D(Layer):
         s = self.stride
         for idx in range(self.k * self.k):
             i, j = divmod(idx, self.k)
-            gx[:, :, i:i + s * ho:s, j:j + s * wo:s] += gy * (self.argmax == idx)
+            hits = gx[:, :, i:i + s * ho:s, j:j + s * wo:s]    # offset (i, j) of every window
+            if s >= self.k:                                    # windows do not overlap
+                xp.multiply(gy, self.argmax == idx, out=hits)
+            else:
+                hits += gy * (self.argmax == idx)
         return gx
 
     def describe(self):
