@@ -199,9 +199,13 @@ class Sequential:
         return self
 
     def save(self, path, extra=None):
-        """Write the parameters (and ``extra`` arrays, e.g. SI state) to .npz, atomically."""
+        """Write the parameters (and ``extra`` arrays, e.g. SI state) to .npz, atomically;
+        never NaN/Inf (``load`` refuses them)."""
         arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
         arrays.update({f"extra/{k}": asnumpy(v) for k, v in (extra or {}).items()})
+        for key, a in arrays.items():
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise DataError(f"not saving {path}: {key} holds NaN/Inf values")
         save_npz_atomic(path, arrays)
 
     def load(self, path):

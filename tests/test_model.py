@@ -205,3 +205,20 @@ def test_a_bad_device_names_where_it_came_from(monkeypatch):
         mlp([2, 2])
     with pytest.raises(ConfigError, match=r"^device: unknown device 'tpu'"):
         mlp([2, 2], device="tpu")
+
+
+def test_damaged_model_files_are_refused_naming_the_file(tmp_path):
+    from synapse.errors import CheckpointError, DataError
+    model = mlp([3, 2], zero_readout=False)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    data = path.read_bytes()
+    for damaged in (data[:len(data) // 2], b"", b"\x93NUMPY garbage" * 50):
+        path.write_bytes(damaged)
+        with pytest.raises(CheckpointError, match=f"model file {path} ") as err:
+            model.load(path)
+        assert "pickle" not in str(err.value)
+    model.params.theta[0] = np.nan
+    with pytest.raises(DataError, match=r"not saving .*param/dense0.W holds NaN/Inf"):
+        model.save(tmp_path / "nan.npz")
+    assert not (tmp_path / "nan.npz").exists()
