@@ -76,6 +76,9 @@ def check_task_fits(task, model):
         if n_in is not None and width != n_in:
             raise DataError(f"{where}: examples of shape {tuple(x.shape[1:])} ({width} values), "
                             f"but the model reads {n_in} values per example")
+        if model.input_shape is None and x.ndim != 2:
+            raise DataError(f"{where}: examples of shape {tuple(x.shape[1:])}, but the model "
+                            f"reads flat vectors; pass x.reshape(len(x), -1)")
         check_finite(x, where)
         if n_out is not None:
             units = set(range(n_out))

@@ -263,6 +263,10 @@ def test_bad_task_lists_are_refused(tasks):
         train_tasks(two_out, [Task("8 vs 9", t.x_train, t.y_train + 8, t.x_test,
                                    t.y_test + 8, classes=(8, 9))],
                     make_method("si"), Adam(two_out.params))
+    images = Task("images", t.x_train.reshape(-1, 1, 8, 8), t.y_train,
+                  t.x_test.reshape(-1, 1, 8, 8), t.y_test, t.classes)
+    with pytest.raises(DataError, match=r"shape \(1, 8, 8\), but the model reads flat vectors"):
+        train_tasks(model, [images], si, opt)
     narrow = mlp([60, 10])
     with pytest.raises(DataError, match="reads 60 values per example"):
         train_tasks(narrow, [t], make_method("si"), Adam(narrow.params))
