@@ -60,6 +60,8 @@ class Optimizer:
         """Re-home the state after the ParamStore moved to another backend."""
         state = self.state_dict()
         self.reset()
+        if self.params.xp is np:
+            warm_cpu(self.params.dtype)
         return self.load_state_dict(state)
 
     def _check_grad(self, g):
