@@ -51,9 +51,9 @@ DATASETS = ("mnist-subset", "mnist", "fashion-mnist", "digits")
 # "duration" = lr x steps each; "gd_*" the full-batch runs of the smooth and relu panels.
 QUICK = {"data": "mnist-subset", "data_seed": 0, "n_train": 500,
          "smooth_hidden": [64], "relu_hidden": [64, 64],
-         "gd_lr": 0.2, "gd_steps": 100,
-         "orders_n": 256, "lrs": [0.4, 0.2, 0.1, 0.05, 0.025], "duration": 2.0,
-         "adam_lr": 1e-3, "batch_size": 64, "epochs": 3, "xi": 1e-3, "seeds": [0]}
+         "gd_lr": 0.1, "gd_steps": 150,
+         "orders_n": 128, "lrs": [0.1, 0.05, 0.025, 0.0125], "duration": 2.0,
+         "adam_lr": 1e-3, "batch_size": 32, "epochs": 3, "xi": 1e-3, "seeds": [0]}
 PROFILES = {
     "quick": QUICK,
     # the split-MNIST network (784-256-256-10 ReLU) on all 4,000 training digits
@@ -208,6 +208,19 @@ def engine_trapezoid(config, seed, x, y, hidden, activation, lr, steps):
     return {"sum_omega": float(asnumpy(si.omega.sum())), "decrease": loss0 - loss}
 
 
+def engine_check(config, seed, x, y):
+    """The trapezoid tracked here against the engine's own on the same path: the orders panel's
+    smooth net at its largest step size."""
+    lr = config["lrs"][0]
+    steps = int(round(config["duration"] / lr))
+    xs, ys = x[:config["orders_n"]], y[:config["orders_n"]]
+    rows, _ = _gd_path(config, seed, xs, ys, config["smooth_hidden"], "tanh", lr, steps,
+                       record_every=steps)
+    engine = engine_trapezoid(config, seed, xs, ys, config["smooth_hidden"], "tanh", lr, steps)
+    return {"lr": lr, "steps": steps, "tracked": rows["trapezoid"][-1],
+            "engine": engine["sum_omega"], "decrease": engine["decrease"]}
+
+
 def slope(lrs, errors):
     """Least-squares slope of log|error| against log(lr): the observed order."""
     return float(np.polyfit(np.log(lrs), np.log(np.abs(errors)), 1)[0])
@@ -219,7 +232,8 @@ def orders(config, seed, x, y, activation):
     examples."""
     hidden = config["smooth_hidden" if activation == "tanh" else "relu_hidden"]
     xs, ys = x[:config["orders_n"]], y[:config["orders_n"]]
-    out = {"lr": list(config["lrs"]), "first_order": [], "trapezoid": [], "decrease": []}
+    out = {"lr": list(config["lrs"]), "first_order": [], "trapezoid": [], "decrease": [],
+           "trapezoid_sum": []}
     for lr in config["lrs"]:
         steps = int(round(config["duration"] / lr))
         rows, _ = _gd_path(config, seed, xs, ys, hidden, activation, lr, steps,
@@ -228,8 +242,12 @@ def orders(config, seed, x, y, activation):
         out["decrease"].append(d)
         out["first_order"].append(rows["first_order"][-1] - d)
         out["trapezoid"].append(rows["trapezoid"][-1] - d)
+        out["trapezoid_sum"].append(rows["trapezoid"][-1])
     for name in ("first_order", "trapezoid"):
         out[f"slope_{name}"] = slope(out["lr"], out[name])
+        e = np.abs(out[name])            # order between neighbours: where the fit is asymptotic
+        out[f"local_slopes_{name}"] = list(np.log(e[:-1] / e[1:]) /
+                                           np.log(np.asarray(out["lr"][:-1]) / out["lr"][1:]))
     return out
 
 
@@ -288,7 +306,6 @@ def compute(config, seed):
     lr, steps = config["gd_lr"], config["gd_steps"]
     smooth, _ = _gd_path(config, seed, x, y, config["smooth_hidden"], "tanh", lr, steps)
     relu, _ = _gd_path(config, seed, x, y, config["relu_hidden"], "relu", lr, steps)
-    check = engine_trapezoid(config, seed, x, y, config["smooth_hidden"], "tanh", lr, steps)
     minibatch, omega = minibatch_path(config, seed, x, y)
     side = int(round(np.sqrt(omega["per_input"].size)))
     image_shape = tuple(ds.image_shape[-2:]) if np.prod(ds.image_shape[-2:]) == \
@@ -296,12 +313,12 @@ def compute(config, seed):
     omega["per_input"] = omega["per_input"].reshape(image_shape)
     record = {
         "seed": seed, "data": ds.info(),
-        "smooth": {"curves": smooth, "summary": _curves_summary(smooth),
-                   "engine_trapezoid": check},
+        "smooth": {"curves": smooth, "summary": _curves_summary(smooth)},
         "relu": {"curves": relu, "summary": _curves_summary(relu)},
         "minibatch": {"curves": minibatch, "summary": _curves_summary(minibatch)},
         "orders": {"smooth": orders(config, seed, x, y, "tanh"),
                    "relu": orders(config, seed, x, y, "relu")},
+        "engine_trapezoid": engine_check(config, seed, x, y),
         "importance": omega,
     }
     record["seconds"] = time.perf_counter() - start
@@ -343,7 +360,7 @@ def report(config, runs):
         s["slopes"] = {arch: {k: run["orders"][arch][f"slope_{k}"]
                               for k in ("first_order", "trapezoid")}
                        for arch in ("smooth", "relu")}
-        s["engine_trapezoid"] = run["smooth"]["engine_trapezoid"]
+        s["engine_trapezoid"] = run["engine_trapezoid"]
         summary[f"seed {run['seed']}"] = s
     rows = []
     for label, s in summary.items():
@@ -427,22 +444,27 @@ def plot_identity(run, note=None):
                              (axes[0, 2], "minibatch", "(c) minibatch Adam, ReLU")):
         s = run[panel]["summary"]
         _curves_panel(ax, run[panel]["curves"],
-                      f"{title}: error {s['first_order_relative']:+.1e} (1st), "
-                      f"{s['trapezoid_relative']:+.1e} (trap.) of the decrease")
+                      f"{title}\nerror / decrease: {s['first_order_relative']:+.1e} (first-order), "
+                      f"{s['trapezoid_relative']:+.1e} (trapezoid)")
     axes[0, 0].set_ylabel("loss decrease / sum omega", fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="lower right")
     axes[0, 2].legend(fontsize=7, loc="upper left")
 
     ax = axes[1, 0]
-    for arch, style in (("smooth", "-"), ("relu", "--")):
+    for arch, style, what in (("smooth", "-", "tanh"), ("relu", "--", "ReLU, kinks")):
         o = run["orders"][arch]
         for name, color, marker in (("first_order", "tab:blue", "o"),
                                     ("trapezoid", "tab:green", "s")):
             ax.loglog(o["lr"], np.abs(o[name]), color=color, linestyle=style, marker=marker,
-                      markersize=4, label=f"{arch}, {name.replace('_', '-')}: slope "
+                      markersize=4, label=f"{what}, {name.replace('_', '-')}: fitted slope "
                                           f"{o[f'slope_{name}']:.2f}")
-    ax.set_title("(d) |sum omega - decrease| against the step size", fontsize=9)
-    ax.set_xlabel("step size lr (duration lr x steps fixed)", fontsize=8)
+    lrs = run["orders"]["smooth"]["lr"]
+    ax.set_xticks(lrs)
+    ax.set_xticklabels([f"{lr:g}" for lr in lrs])
+    ax.minorticks_off()
+    ax.set_title("(d) |sum omega - decrease| against the step size\n(full batch, "
+                 "fixed duration lr x steps)", fontsize=9)
+    ax.set_xlabel("step size lr", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right")
@@ -454,14 +476,16 @@ def plot_identity(run, note=None):
     ax.set_yscale("log")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
-    ax.set_title("(e) mean Omega per parameter, after run (c)", fontsize=9)
+    ax.set_title("(e) where the importance ends up: mean Omega\nper parameter array, after (c)",
+                 fontsize=9)
     ax.tick_params(labelsize=7)
     ax.grid(axis="y", alpha=0.3)
 
     ax = axes[1, 2]
     image = ax.imshow(np.asarray(imp["per_input"], dtype=float), cmap="magma")
     fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_title(f"(e) Omega of {imp['first_layer']} summed per input pixel", fontsize=9)
+    ax.set_title(f"(e) Omega of {imp['first_layer']}, summed over its units,\nper input pixel",
+                 fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.suptitle("The path-integral identity sum(omega) = L(t0) - L(t1), on real training")
