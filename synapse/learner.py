@@ -149,6 +149,7 @@ class Learner:
         self.learned, self.columns, self.rows = [], [], []   # rows: {column: accuracy}
         self.history = History()
         self.saved_after = None                       # tasks done in the last checkpoint
+        self.declared = False                         # eval_tasks given: the total is known
 
     # -- what has been learned -----------------------------------------------------------
     @property
@@ -181,8 +182,9 @@ class Learner:
         ``self.tasks``)."""
         task = as_task(task, "learn")
         epochs = check_count("epochs", epochs)
-        self._add_columns(task, [as_task(t, "eval_tasks")
-                                 for t in _as_list(eval_tasks, "eval_tasks")])
+        eval_tasks = [as_task(t, "eval_tasks") for t in _as_list(eval_tasks, "eval_tasks")]
+        self._add_columns(task, eval_tasks)
+        self.declared = self.declared or bool(eval_tasks)
         i, k = self.tasks_done, self.first_index + self.tasks_done
         started = time.perf_counter()
         if self.reset_optimizer:
@@ -205,8 +207,8 @@ class Learner:
         self.rows.append({id(t): a for t, a in zip(self.tasks, row)})
         seconds = time.perf_counter() - started
         self._record(seconds, epochs)
-        _log(self.log, f"task {i + 1}/{len(self.tasks)} {task.name}: mean accuracy over seen "
-                       f"tasks {np.mean(row[:i + 1]):.4f} ({seconds:.1f} s)")
+        _log(self.log, f"{self._label(i, task)}: mean accuracy over seen tasks "
+                       f"{np.mean(row[:i + 1]):.4f} ({seconds:.1f} s)")
         if self.checkpoint_dir:
             self.save()
         return np.asarray(row)
@@ -231,9 +233,7 @@ class Learner:
         y = model.xp.asarray(task.y_train)
         n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
         reference, records, moved = math.log(max(n_active, 2)), [], []
-        n = len(self.tasks)
-        desc = f"task {i + 1}/{n} {task.name}" if n > i + 1 else f"task {i + 1} {task.name}"
-        with Progress(total=epochs, desc=desc, enabled=self.progress) as bar:
+        with Progress(total=epochs, desc=self._label(i, task), enabled=self.progress) as bar:
             for epoch in range(epochs):
                 rng = np.random.default_rng([self.seed, k, epoch])
                 loss, pen, first = train_epoch(model, method, self.optimizer, x, y,
@@ -250,6 +250,11 @@ class Learner:
                 moved.append(self._anchored_penalty() if k else None)
                 bar.update(1, loss=loss)
         return records, moved
+
+    def _label(self, i, task):
+        """'task 2/5 digits 2/3' where the sequence is declared (eval_tasks), else 'task 2 ...'."""
+        total = f"/{len(self.tasks)}" if self.declared else ""
+        return f"task {i + 1}{total} {task.name}"
 
     def _record(self, seconds, epochs):
         h = self.history
