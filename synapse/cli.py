@@ -225,9 +225,12 @@ def info():
                   for d in (root / "fashion-mnist", DEBIAN_FASHION_DIR))
     print(f"  fashion-mnist:  "
           f"{'found' if fashion else 'missing (apt-get install dataset-fashion-mnist)'}")
-    cifar = (root / "cifar10").exists() and any((root / "cifar10").iterdir())
-    print(f"  cifar10:        {'files present' if cifar else 'missing (downloaded on first use; or put cifar-10-python.tar.gz in ' + str(root / 'cifar10') + ')'}")
+    from synapse.data.cifar import cifar10_available, cifar10_instructions
+    from synapse.data.mnist_bg import official_mnist_bg_folder, official_mnist_bg_instructions
+    print(f"  cifar10:        {'found' if cifar10_available() else 'missing: downloaded on first use; offline, ' + cifar10_instructions()}")
     print("  digits:         found (scikit-learn)")
+    official = official_mnist_bg_folder()
+    print(f"  mnist-bg:       {'official files in ' + str(official) if official else 'built from package photos; ' + official_mnist_bg_instructions()}")
     return 0
 
 

@@ -91,3 +91,37 @@ def test_info(capsys):
     assert main(["info"]) == 0
     text = capsys.readouterr().out
     assert "CUDA" in text and "mnist-subset" in text
+
+
+def test_transfer_cifar_without_the_files_names_url_md5_and_folder(tmp_path, monkeypatch,
+                                                                     capsys):
+    import synapse.data.cifar as cifar
+    monkeypatch.setattr(cifar, "CIFAR10_URLS", ["http://127.0.0.1:9/cifar-10-python.tar.gz"])
+    code, text = run_cli(["transfer-cifar", "--data-dir", str(tmp_path), "--out",
+                          str(tmp_path / "out"), "--no-progress"], capsys)
+    assert code == 2 and "Traceback" not in text
+    line = [t for t in text.splitlines() if "error" in t]
+    assert len(line) == 1
+    assert "c58f30108f718f92721af3b95e74349a" in line[0]
+    assert str(tmp_path / "cifar10") in line[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_transfer_mnist_bg_uses_the_official_files_when_present(tmp_path, monkeypatch, capsys):
+    """Small stand-ins for mnist_background_images_{train,test}.amat in the data folder."""
+    import numpy as np
+    folder = tmp_path / "mnist-bg"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 600), ("test", 50)):
+        rows = np.hstack([rng.random((n, 784)).round(3), (np.arange(n) % 10)[:, None]])
+        np.savetxt(folder / f"mnist_background_images_{name}.amat", rows, fmt="%g")
+    out = tmp_path / "out"
+    code, text = run_cli(["transfer-mnist-bg", "--data-dir", str(tmp_path), "--out", str(out),
+                          "--data", "mnist-subset", "--seeds", "1", "--epochs", "1",
+                          "--pretrain-epochs", "1", "--pretrain-examples", "300",
+                          "--hidden", "8", "--c", "1", "--no-progress"], capsys)
+    assert code == 0, text
+    saved = load_results(out)
+    assert "official" in saved["data"]["source"] and "official" in saved["data"]["name"]
+    assert saved["data"]["small_task"]["n_pool"] == 500           # the official train rows

@@ -347,6 +347,8 @@ def run(protocol, profile=None, out=None, resume=False, n_jobs=1, scheduler=None
         print(f"[synapse] {protocol.name}: {'resuming' if resume else 'results go to'} {out}",
               file=sys.stderr, flush=True)
         print(f"[synapse] data {data['name']!r}: {data['source']}", file=sys.stderr, flush=True)
+        if data.get("fallback"):
+            print(f"[synapse] {data['fallback']}", file=sys.stderr, flush=True)
         grid = (protocol.expand or expand)(config)
         # On a terminal, one process: progress bars; otherwise (a log file, parallel jobs): a
         # line per task and per epoch; progress=False: silent.

@@ -28,11 +28,22 @@ PAPER = {"data": "auto", "data_seed": 0, "hidden": [256, 256], "optimizer": "ada
 
 
 @functools.lru_cache(maxsize=2)
-def _load(data, data_seed, pretrain_examples):
-    from synapse.data.mnist_bg import build_mnist_bg
+def _load(data, data_seed, pretrain_examples, official):
+    from synapse.data.mnist_bg import build_mnist_bg, load_official_mnist_bg
     from synapse.data import Dataset
 
     base = common.cached_dataset(data, data_seed)
+    if official is not None:           # the official files: pretrain on all of base's digits
+        bg = load_official_mnist_bg(official)
+        selection, report = transfer.held_out_halves(bg.x_val, bg.y_val, data_seed)
+        pre = transfer.pretrain_task(f"{base.name} (all 10 digits)", base.x_train,
+                                     base.y_train, None, data_seed, pretrain_examples)
+        note = (f"pretraining: {len(base.y_train):,} digits of [{base.source}]; small task: "
+                f"{bg.source}; held out: its validation split = selection "
+                f"{len(selection[1]):,} + report {len(report[1]):,}")
+        return transfer.TransferData(f"{base.name} -> mnist-bg (official)", pre, bg.x_train,
+                                     bg.y_train, selection, report, None, note,
+                                     base.image_shape, chance=0.1)
     # Disjoint digits: a stratified share of the training split becomes MNIST-bg.
     share = min(0.5, 12_000 / len(base.y_train))
     x_pre, y_pre, x_src, y_src = train_val_split(base.x_train, base.y_train, share, data_seed)
@@ -52,7 +63,10 @@ def _load(data, data_seed, pretrain_examples):
 
 
 def load(config):
-    return _load(config["data"], config["data_seed"], config["pretrain_examples"])
+    """The transfer data; the official MNIST-bg files whenever they are in the data folder."""
+    from synapse.data.mnist_bg import official_mnist_bg_folder
+    return _load(config["data"], config["data_seed"], config["pretrain_examples"],
+                 official_mnist_bg_folder())
 
 
 def make_model(config, image_shape, seed):
