@@ -15,25 +15,40 @@ from ..init import get_initialiser
 def _windows(xp, x, kh, kw, stride):
     """Strided view (N, C, Ho, Wo, kh, kw) of the kh x kw windows of x (N, C, H, W)."""
     n, c, h, w = x.shape
-    ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
+    ho, wo = out_size(h, w, kh, kw, stride)
     sn, sc, sh, sw = x.strides
     return xp.lib.stride_tricks.as_strided(
         x, shape=(n, c, ho, wo, kh, kw),
         strides=(sn, sc, sh * stride, sw * stride, sh, sw))
 
 
-def im2col(xp, x, kh, kw, stride):
-    """(N, C, H, W) -> columns (C*kh*kw, N*Ho*Wo): column (n, i, j) is window (i, j) of x[n]."""
+def out_size(h, w, kh, kw, stride):
+    """(Ho, Wo): how many kh x kw windows fit in h x w at this stride."""
+    return (h - kh) // stride + 1, (w - kw) // stride + 1
+
+
+def im2col(xp, x, kh, kw, stride, out=None):
+    """(N, C, H, W) -> columns (C*kh*kw, N*Ho*Wo): column (n, i, j) is window (i, j) of x[n].
+
+    Written into ``out`` where given (a layer reuses one buffer: a fresh array this size costs
+    page faults every step)."""
     win = _windows(xp, x, kh, kw, stride)                           # (N, C, Ho, Wo, kh, kw)
-    n, c, ho, wo = win.shape[:4]
-    return win.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo), (ho, wo)
+    cols = win.transpose(1, 4, 5, 0, 2, 3)                          # (C, kh, kw, N, Ho, Wo)
+    if out is None:
+        out = xp.empty((cols.shape[0] * kh * kw, cols[0, 0, 0].size), dtype=x.dtype)
+    out.reshape(cols.shape)[...] = cols
+    return out
 
 
-def col2im(xp, gcol, x_shape, kh, kw, stride, ho, wo):
-    """Adjoint of im2col: (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlaps summed."""
+def col2im(xp, gcol, x_shape, kh, kw, stride, out=None):
+    """Adjoint of im2col: (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlaps summed (into ``out``,
+    a (C, N, H, W) buffer, where given)."""
     n, c, h, w = x_shape
+    ho, wo = out_size(h, w, kh, kw, stride)
     gcol = gcol.reshape(c, kh, kw, n, ho, wo)
-    gx = xp.zeros((c, n, h, w), dtype=gcol.dtype)                   # channel-major, as gcol
+    gx = xp.zeros((c, n, h, w), dtype=gcol.dtype) if out is None else out   # channel-major
+    if out is not None:
+        gx.fill(0)
     for i in range(kh):
         for j in range(kw):
             gx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += gcol[:, i, j]
@@ -80,24 +95,32 @@ class Conv2D(Layer):
         if x.shape[2] + 2 * p < self.kh or x.shape[3] + 2 * p < self.kw:
             raise ValueError(f"{self}: input {tuple(x.shape)} is smaller than the kernel")
         xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-        self.xpad_shape = xpad.shape
-        self.col, (ho, wo) = im2col(xp, xpad, self.kh, self.kw, self.stride)  # (C*kh*kw, N*Ho*Wo)
-        self.out_hw = ho, wo
-        y = self.W.reshape(self.out_channels, -1) @ self.col                  # (O, N*Ho*Wo)
+        n, c, h, w = self.xpad_shape = xpad.shape
+        ho, wo = out_size(h, w, self.kh, self.kw, self.stride)
+        o, rows = self.out_channels, c * self.kh * self.kw
+        self.col = im2col(xp, xpad, self.kh, self.kw, self.stride,
+                          out=self.buffer("col", (rows, n * ho * wo), x))    # (C*kh*kw, N*Ho*Wo)
+        y = xp.matmul(self.W.reshape(o, rows), self.col,
+                      out=self.buffer("y", (o, n * ho * wo), x))              # (O, N*Ho*Wo)
         y += self.b[:, None]
-        return y.reshape(self.out_channels, x.shape[0], ho, wo).transpose(1, 0, 2, 3)
+        return y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)                 # (N, O, Ho, Wo)
 
     def backward(self, gy):
         xp = self.xp_of(gy)
-        gy2 = gy.transpose(1, 0, 2, 3).reshape(self.out_channels, -1)          # (O, N*Ho*Wo)
+        n, o, ho, wo = gy.shape
+        gy2 = self.buffer("gy2", (o, n * ho * wo), gy)                        # (O, N*Ho*Wo)
+        gy2.reshape(o, n, ho, wo)[...] = gy.transpose(1, 0, 2, 3)
         self.gW += (gy2 @ self.col.T).reshape(self.W.shape)
         self.gb += gy2.sum(axis=1)
         if not self.needs_gx:
             return None
-        gcol = self.W.reshape(self.out_channels, -1).T @ gy2                   # (C*kh*kw, N*Ho*Wo)
-        gx = col2im(xp, gcol, self.xpad_shape, self.kh, self.kw, self.stride, *self.out_hw)
+        gcol = xp.matmul(self.W.reshape(o, -1).T, gy2,
+                         out=self.buffer("gcol", self.col.shape, gy))         # (C*kh*kw, N*Ho*Wo)
+        n, c, h, w = self.xpad_shape
+        gx = col2im(xp, gcol, self.xpad_shape, self.kh, self.kw, self.stride,
+                    out=self.buffer("gx", (c, n, h, w), gy))                  # (N, C, H, W)
         p = self.pad
-        return gx[:, :, p:gx.shape[2] - p, p:gx.shape[3] - p] if p else gx
+        return gx[:, :, p:h - p, p:w - p] if p else gx
 
     def describe(self):
         return (f"{self.in_channels} -> {self.out_channels}, kernel {self.kh}x{self.kw}, "
@@ -136,7 +159,8 @@ class MaxPool2D(Layer):
 
     def backward(self, gy):
         xp = self.xp_of(gy)
-        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        gx = self.buffer("gx", self.x_shape, gy)
+        gx.fill(0)                                      # pixels in no window get no gradient
         ho, wo = gy.shape[2:]
         s = self.stride
         for idx in range(self.k * self.k):
