@@ -49,6 +49,7 @@ def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
     if cpu.run(adam_step_loop, (theta, m, v, delta, g),
                (lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
+    # NumPy twin
     tmp = scratch(theta, tmp)
     m *= beta1
     np.multiply(g, 1.0 - beta1, out=tmp)
@@ -97,6 +98,7 @@ def sgd_step(theta, g, buf, delta, lr, momentum, tmp=None):
         return delta
     if cpu.run(sgd_step_loop, (theta, scratch(theta, buf), delta, g), (lr, momentum)):
         return delta
+    # NumPy twin
     if momentum:
         buf *= momentum
         buf += g
@@ -148,6 +150,7 @@ def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1,
     if cpu.run(adam_si_step_loop, (theta, m, v, omega, delta, g, Omega, theta_ref),
                (2.0 * c, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
+    # NumPy twin
     gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
     adam_step(theta, gt, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=tmp)
     omega_accumulate(omega, g, delta, tmp=tmp)
@@ -193,6 +196,7 @@ def sgd_si_step(theta, g, buf, delta, omega, Omega, theta_ref, c, lr, momentum, 
     if cpu.run(sgd_si_step_loop, (theta, scratch(theta, buf), omega, delta, g, Omega, theta_ref),
                (2.0 * c, lr, momentum)):
         return delta
+    # NumPy twin
     gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
     sgd_step(theta, gt, buf, delta, lr, momentum)
     omega_accumulate(omega, g, delta, tmp=tmp)

@@ -39,6 +39,7 @@ def omega_accumulate(omega, g, delta, tmp=None):
         return omega
     if cpu.run(omega_accumulate_loop, (omega, g, delta)):
         return omega
+    # NumPy twin
     tmp = scratch(omega, tmp)
     np.multiply(g, delta, out=tmp)        # g * delta
     np.subtract(omega, tmp, out=omega)     # omega -= g * delta
@@ -73,6 +74,7 @@ def omega_accumulate_trapezoid(omega, g, delta_prev, delta, tmp=None):
         return omega
     if cpu.run(omega_accumulate_trapezoid_loop, (omega, delta_prev, g, delta)):
         return omega
+    # NumPy twin
     tmp = scratch(omega, tmp)
     np.add(delta_prev, delta, out=tmp)     # delta(t-1) + delta(t)
     tmp *= g
@@ -101,6 +103,7 @@ def penalty_grad(g, Omega, theta, theta_ref, c, out):
         return out
     if cpu.run(penalty_grad_loop, (out, g, Omega, theta, theta_ref), (2.0 * c,)):
         return out
+    # NumPy twin
     np.subtract(theta, theta_ref, out=out)  # theta - theta_ref
     out *= Omega
     out *= 2.0 * c
@@ -133,6 +136,7 @@ def penalty_value(Omega, theta, theta_ref, c, tmp=None):
     y = np.zeros(1)
     if cpu.run(penalty_value_loop, (Omega, theta, theta_ref), (c,), extra=(y,)):
         return np.asarray(y[0], dtype=Omega.dtype)
+    # NumPy twin
     tmp = scratch(theta, tmp)
     np.subtract(theta, theta_ref, out=tmp)  # Delta
     tmp *= tmp
@@ -170,6 +174,7 @@ def consolidate(Omega, omega, theta, theta_ref, xi):
         return Omega
     if cpu.run(consolidate_loop, (Omega, theta_ref, omega, theta), (xi,)):
         return Omega
+    # NumPy twin
     delta = theta - theta_ref                  # Delta
     Omega += omega / (delta * delta + xi)       # omega / (Delta^2 + xi)
     np.maximum(Omega, 0, out=Omega)             # relu of the running total
