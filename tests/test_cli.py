@@ -125,3 +125,39 @@ def test_transfer_mnist_bg_uses_the_official_files_when_present(tmp_path, monkey
     saved = load_results(out)
     assert "official" in saved["data"]["source"] and "official" in saved["data"]["name"]
     assert saved["data"]["small_task"]["n_pool"] == 500           # the official train rows
+
+
+def test_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+    import synapse.experiments.protocol as protocol
+
+    def no_space(path, obj, indent=2):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(protocol, "atomic_write_json", no_space)
+    code, text = run_cli(["split-mnist", "--out", str(tmp_path / "o"), "--c", "1"] + TINY, capsys)
+    assert code == 2 and "Traceback" not in text
+    assert "No space left on device" in text and str(tmp_path / "o") in text
+
+
+@pytest.mark.parametrize("address, words", [("bogus", "not a scheduler address"),
+                                            ("tcp://127.0.0.1:9", "cannot reach")])
+def test_a_bad_scheduler_is_one_line_and_quick(address, words, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("distributed")
+    import time
+    import synapse.experiments.sweep as sweep
+    monkeypatch.setattr(sweep, "CONNECT_TIMEOUT_S", 2)
+    started = time.perf_counter()
+    code, text = run_cli(["split-mnist", "--out", str(tmp_path / "s"), "--scheduler", address]
+                         + TINY, capsys)
+    assert code == 2 and words in text and "--scheduler" in text
+    assert len([t for t in text.splitlines() if t.strip()]) == 1
+    assert time.perf_counter() - started < 30
+    assert not (tmp_path / "s").exists()
+
+
+def test_n_jobs_must_be_a_positive_count(tmp_path):
+    from synapse.errors import ConfigError
+    from synapse.experiments import split_mnist
+    with pytest.raises(ConfigError, match="jobs"):
+        split_mnist.run(out=tmp_path / "j", n_jobs=0, data="digits")
+    assert not (tmp_path / "j").exists()

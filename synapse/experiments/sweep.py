@@ -39,13 +39,14 @@ def check_n_jobs(n_jobs):
     return int(n_jobs)
 
 
-def connect(scheduler, timeout=CONNECT_TIMEOUT_S):
+def connect(scheduler, timeout=None):
     """(client, owned) for a Dask scheduler address, connected within ``timeout`` seconds.
 
     A malformed address, a missing ``distributed`` or an unreachable scheduler is ONE
     :class:`~synapse.errors.ConfigError` naming the address; ``distributed``'s own retry log is
     kept quiet meanwhile.
     """
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     if not isinstance(scheduler, str):
         return _dask_client(scheduler)
     if not ADDRESS.match(scheduler.strip()):
