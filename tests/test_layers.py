@@ -85,6 +85,21 @@ def test_maxpool_gives_a_tied_window_to_its_first_maximum():
     np.testing.assert_array_equal(gx, [[1.0, 0.0, 0.0], [0.0, 0.0, 2.0 + 4.0], [0.0, 3.0, 0.0]])
 
 
+def test_conv_and_pool_buffers_follow_the_batch_size(rng):
+    """The layers reuse their column and gradient buffers between steps; a new batch size
+    (training batch, then a last partial batch, then again) gives what fresh layers give."""
+    layer, pool = bound(Conv2D(2, 3, 3, padding=1), "cpu"), MaxPool2D(2)
+    for n in (4, 3, 4):
+        x, r = rng.standard_normal((n, 2, 6, 6)), rng.standard_normal((n, 3, 3, 3))
+        fresh, fresh_pool = bound(Conv2D(2, 3, 3, padding=1), "cpu"), MaxPool2D(2)
+        layer.gW[...] = 0
+        y, y_fresh = pool.forward(layer.forward(x)), fresh_pool.forward(fresh.forward(x))
+        np.testing.assert_array_equal(y, y_fresh)
+        np.testing.assert_array_equal(layer.backward(pool.backward(r)),
+                                      fresh.backward(fresh_pool.backward(r)))
+        np.testing.assert_array_equal(layer.gW, fresh.gW)
+
+
 def test_conv_forward_matches_naive(rng):
     layer = bound(Conv2D(2, 3, 3, stride=2, padding=1), "cpu")
     x = rng.standard_normal((2, 2, 5, 5))
