@@ -14,6 +14,7 @@ over the bandwidth of ``np.copyto`` measured in the same run.
 
     python demos/bench_step.py [--nets mlp256 mlp2000 cnn] [--rounds 5] [--seconds 0.4]
     python demos/bench_step.py --twins     # also the synapse rows on the NumPy twins
+    python demos/bench_step.py --threads 1 # BLAS and torch on one thread each
 """
 import argparse
 import time
@@ -130,14 +131,14 @@ def torch_steps(net, x, y):
 
 def measure(fns, rounds, seconds):
     """Per-round seconds per step of each function, interleaved; steps per round chosen so a
-    round of the slowest function takes about ``seconds``."""
-    for f in fns.values():
+    round of one function takes about ``seconds`` (from the fastest of three warm-up steps)."""
+    fastest = {}
+    for name, f in fns.items():
         for _ in range(3):
+            start = time.perf_counter()
             f()
-    start = time.perf_counter()
-    for f in fns.values():
-        f()
-    steps = max(2, int(seconds * len(fns) / (time.perf_counter() - start)))
+            fastest[name] = min(fastest.get(name, np.inf), time.perf_counter() - start)
+    steps = max(3, int(seconds / np.mean(list(fastest.values()))))
     times = {k: [] for k in fns}
     for _ in range(rounds):
         for name, f in fns.items():
@@ -203,6 +204,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.4,
                     help="about how long one round of one row runs")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for OpenBLAS (synapse's matrix products) and for torch")
     ap.add_argument("--twins", action="store_true",
                     help="also time the synapse rows on the NumPy twins (SYNAPSE_CPU_KERNELS=numpy)")
     ap.add_argument("--task-examples", type=int, default=12000,
@@ -212,14 +215,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         import torch
-        torch.set_num_threads(2)
+        torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
         print("torch not installed: PyTorch rows skipped (pip install 'synapse-si[bench]')")
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info, threadpool_limits
+        threadpool_limits(args.threads, user_api="blas")
         blas = [(i["internal_api"], i.get("num_threads")) for i in threadpool_info()]
-        print(f"BLAS: {blas}")
+        print(f"BLAS: {blas}; torch threads: {torch.get_num_threads() if torch else '-'}")
     except ImportError:
         pass
     print(f"CPU path: {sk.cpu_path()}")
