@@ -96,6 +96,7 @@ def test_info(capsys):
 def test_transfer_cifar_without_the_files_names_url_md5_and_folder(tmp_path, monkeypatch,
                                                                      capsys):
     import synapse.data.cifar as cifar
+    monkeypatch.setenv("SYNAPSE_DATA", str(tmp_path))     # --data-dir sets it; undone after
     monkeypatch.setattr(cifar, "CIFAR10_URLS", ["http://127.0.0.1:9/cifar-10-python.tar.gz"])
     code, text = run_cli(["transfer-cifar", "--data-dir", str(tmp_path), "--out",
                           str(tmp_path / "out"), "--no-progress"], capsys)
@@ -110,6 +111,7 @@ def test_transfer_cifar_without_the_files_names_url_md5_and_folder(tmp_path, mon
 def test_transfer_mnist_bg_uses_the_official_files_when_present(tmp_path, monkeypatch, capsys):
     """Small stand-ins for mnist_background_images_{train,test}.amat in the data folder."""
     import numpy as np
+    monkeypatch.setenv("SYNAPSE_DATA", str(tmp_path))     # --data-dir sets it; undone after
     folder = tmp_path / "mnist-bg"
     folder.mkdir()
     rng = np.random.default_rng(0)

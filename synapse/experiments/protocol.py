@@ -31,7 +31,9 @@ from synapse.errors import CheckpointError, ConfigError
 from synapse.methods import make_method
 
 from .results import atomic_write_json, run_metadata
-from .settings import check_representable, resolve_device, split_method
+from synapse.checks import check_representable
+
+from .settings import resolve_device, split_method
 
 RUNNER_OPTIONS = ("out", "resume", "n_jobs", "scheduler", "progress", "keep_checkpoints",
                   "on_task_end")
@@ -105,13 +107,14 @@ def configure(protocol, profile="quick", values=None, texts=None):
 
 def check_config(protocol, config, given):
     """Rules across settings; each names the setting to change."""
-    check_representable("xi", [config["xi"]])
-    check_representable("lr", [config["lr"]])
-    check_representable("c", config["c"])
+    float32 = "the training dtype"                 # runs train in float32
+    check_representable(float32, "float32", xi=config["xi"], lr=config["lr"])
+    for c in config["c"]:
+        check_representable(float32, "float32", c=c)
     methods = [split_method(m) for m in config["methods"]]
     for name, strength in methods:
         if strength is not None:
-            check_representable("methods", [strength])
+            check_representable(float32, "float32", methods=strength)
     plain_si = any(name == "si" and strength is None for name, strength in methods)
     if "c" in given and not plain_si:
         raise ConfigError("c", f"c={config['c']} was given but no plain 'si' method runs it "

@@ -294,11 +294,3 @@ def resolve_device(device):
         if reason:
             raise ConfigError(where, f"cuda was requested but cannot be used: {reason}")
     return device
-
-
-def check_representable(name, values, dtype=np.float32):
-    """A positive value that is 0 or inf in the training dtype would silently change the run."""
-    for v in values:
-        if v and (dtype(v) == 0 or not np.isfinite(dtype(v))):
-            raise ConfigError(name, f"{v:g} is {'0' if dtype(v) == 0 else 'inf'} in "
-                                    f"{np.dtype(dtype).name}, the training dtype")
