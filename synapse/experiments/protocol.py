@@ -31,9 +31,10 @@ from synapse.errors import CheckpointError, ConfigError
 from synapse.methods import make_method
 
 from .results import atomic_write_json, run_metadata
+from synapse.backend import resolve_device
 from synapse.checks import check_representable
 
-from .settings import resolve_device, split_method
+from .settings import split_method
 
 RUNNER_OPTIONS = ("out", "resume", "n_jobs", "scheduler", "progress", "keep_checkpoints",
                   "on_task_end")

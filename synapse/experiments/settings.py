@@ -9,12 +9,11 @@ same boolean, and ``reset_optimizer=maybe`` is refused with a line naming the se
 cannot be used is a :class:`~synapse.errors.ConfigError`; nothing is silently changed.
 """
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from synapse.backend import DEVICES, cuda_unavailable_reason
+from synapse.backend import DEVICES
 from synapse.errors import ConfigError
 
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -276,21 +275,3 @@ def common_settings(methods, datasets, continual=True):
         Setting("integrator", Choice("first-order", "trapezoid"), "SI's path integral"),
     )
     return tuple(s for s in settings if continual or s.name != "reset_optimizer")
-
-
-ENV_DEVICE = "SYNAPSE_DEVICE"
-
-
-def resolve_device(device):
-    """The device asked for, else ``$SYNAPSE_DEVICE``, else cpu; CUDA must be usable."""
-    where = "device"
-    if device is None:
-        env = os.environ.get(ENV_DEVICE, "").strip()
-        device, where = (env or "cpu"), f"${ENV_DEVICE}"
-    if device not in DEVICES:
-        raise ConfigError(where, f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
-    if device == "cuda":
-        reason = cuda_unavailable_reason()
-        if reason:
-            raise ConfigError(where, f"cuda was requested but cannot be used: {reason}")
-    return device
