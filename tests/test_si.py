@@ -118,7 +118,10 @@ def test_path_integral_converges_at_the_integrators_order(integrator, seed, size
     first-order sum and p = 2 for the trapezoid; the order is read off where the error's
     expansion has reached its asymptotic regime (see ``observed_order``).
 
-    Checked over 3,000 random examples per integrator (``env -u CI SI_EXAMPLES=3000``)."""
+    Checked over 3,000 random (not derandomized) examples per integrator, ``env -u CI
+    SI_EXAMPLES=3000 python -m pytest tests/test_si.py -k converges``: no failure; set aside
+    were 0.13% (first-order) and 0.86% (trapezoid) of the examples, where the loss barely moved
+    or the error sat at float64 rounding."""
     p, final = ORDERS[integrator]
     found = observed_order(integrator, seed=seed, sizes=sizes, n=n)
     event(found.get("reason", f"regime reached at lr = {found['lr']:g}"))
