@@ -92,7 +92,7 @@ def test_report_and_results_folder(run, tmp_path):
 def test_run_writes_the_results_folder(tmp_path, monkeypatch):
     small = dict(SMALL, lrs=[0.2, 0.1, 0.05], duration=1.0, epochs=1, relu_hidden=[8])
     monkeypatch.setitem(identity.PROFILES, "tiny", small)
-    result = identity.run("tiny", out=tmp_path)
+    result = identity.run(profile="tiny", out=tmp_path, progress=False)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["runs"][0]["orders"]["smooth"]["slope_trapezoid"] == \
         result["summary"]["seed 0"]["slopes"]["smooth"]["trapezoid"]

@@ -14,6 +14,7 @@ PROTOCOLS = {
     "permuted-mnist": "permuted_mnist",
     "transfer-mnist-bg": "transfer_mnist_bg",
     "transfer-cifar": "transfer_cifar",
+    "identity": "identity",
 }
 
 

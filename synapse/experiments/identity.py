@@ -26,8 +26,11 @@ the trapezoid -(g(t) + g(t+1))/2 . delta(t) (error O(lr^2)).
              (the first layer's Omega summed over hidden units, as an image).
 
     from synapse.experiments import identity
-    run = identity.compute(identity.PROFILES["quick"], seed=0)      # JSON-ready dict
+    results = identity.run(profile="quick", out="results/identity")  # the results folder
+    run = identity.compute(identity.PROFILES["quick"], seed=0)      # one run, JSON-ready
     out = identity.report(identity.PROFILES["quick"], [run])         # summary, plot, figure, table
+
+``synapse identity`` runs it from the command line (``--profile paper``, ``--seeds 3``, ...).
 
 The first-order sum is read from the engine (``sum(SI.omega)``, the fused optimizer step); the
 trapezoid is tracked from the same g and delta along the same path, and checked once against the
@@ -40,6 +43,9 @@ import numpy as np
 
 from synapse.backend import asnumpy
 from synapse.errors import ConfigError
+
+from . import protocol
+from .settings import Choice, Integer, ListOf, Number, Seeds, Setting
 from synapse.methods import SI
 from synapse.model import mlp
 from synapse.optim import SGD, Adam
@@ -64,45 +70,50 @@ PROFILES = {
 
 
 # -- settings ---------------------------------------------------------------------------------
-def _positive(key, value, kind=float):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    if not ok or (kind is int and int(value) != value):
-        raise ConfigError(key, f"must be a positive {'integer' if kind is int else 'number'}, "
-                               f"got {value!r}")
+SETTINGS = (
+    Setting("data", Choice(*DATASETS), "real digits to learn"),
+    Setting("data_seed", Integer(low=0), "seed of the dataset's split"),
+    Setting("n_train", Integer(), "training examples on every path"),
+    Setting("smooth_hidden", ListOf(Integer()), "hidden widths of the tanh network"),
+    Setting("relu_hidden", ListOf(Integer()), "hidden widths of the ReLU network"),
+    Setting("gd_lr", Number(), "step size of the full-batch paths"),
+    Setting("gd_steps", Integer(), "steps of the full-batch paths"),
+    Setting("orders_n", Integer(), "examples of the step-size panel"),
+    Setting("lrs", ListOf(Number(), distinct=True), "step sizes of the orders panel (>= 3)"),
+    Setting("duration", Number(), "lr x steps of every path in the orders panel"),
+    Setting("adam_lr", Number(), "Adam's learning rate on the minibatch path"),
+    Setting("batch_size", Integer(), "minibatch size (below n_train)"),
+    Setting("epochs", Integer(), "epochs of the minibatch path"),
+    Setting("xi", Number(), "SI damping xi of Eq. 4 (for the importance panel)"),
+    Setting("seeds", Seeds(), "a count (3 = seeds 0..2) or a comma list"),
+)
 
 
-def check_config(config):
-    """Refuse, with one line naming the setting, anything but a value for every known key."""
-    missing = sorted(set(QUICK) - set(config))
-    unknown = sorted(set(config) - set(QUICK))
-    if missing or unknown:
-        key = (missing or unknown)[0]
-        raise ConfigError(key, "missing" if missing else
-                          f"unknown setting (expected one of {', '.join(sorted(QUICK))})")
-    if config["data"] not in DATASETS:
-        raise ConfigError("data", f"{config['data']!r} is not one of {', '.join(DATASETS)}")
-    for key in ("n_train", "gd_steps", "orders_n", "batch_size", "epochs"):
-        _positive(key, config[key], int)
-    for key in ("gd_lr", "duration", "adam_lr", "xi"):
-        _positive(key, config[key])
-    for key in ("smooth_hidden", "relu_hidden"):
-        if not isinstance(config[key], (list, tuple)) or not config[key]:
-            raise ConfigError(key, f"must be a non-empty list of layer widths, got {config[key]!r}")
-        for width in config[key]:
-            _positive(key, width, int)
-    lrs = config["lrs"]
-    if not isinstance(lrs, (list, tuple)) or len(lrs) < 3:
-        raise ConfigError("lrs", f"needs at least 3 step sizes to fit a slope, got {lrs!r}")
-    for lr in lrs:
-        _positive("lrs", lr)
+def check_rules(config, given=None):
+    """What one setting alone cannot say; each rule names the setting to change."""
+    if len(config["lrs"]) < 3:
+        raise ConfigError("lrs", f"needs at least 3 step sizes to fit a slope, got {config['lrs']}")
+    for lr in config["lrs"]:
         if config["duration"] / lr < 1:
             raise ConfigError("lrs", f"step size {lr} is longer than duration "
                                      f"{config['duration']}: no step would run")
     if config["batch_size"] >= config["n_train"]:
         raise ConfigError("batch_size", f"{config['batch_size']} is not smaller than n_train "
                                         f"{config['n_train']}: that is full-batch, not minibatch")
-    if not isinstance(config["seeds"], (list, tuple)) or not config["seeds"]:
-        raise ConfigError("seeds", f"must be a non-empty list of integers, got {config['seeds']!r}")
+
+
+def check_config(config):
+    """A config given directly to :func:`compute`: every setting present, typed, and the rules."""
+    names = [s.name for s in SETTINGS]
+    missing = [n for n in names if n not in config]
+    unknown = sorted(set(config) - set(names) - {"experiment", "profile"})
+    if missing or unknown:
+        key = (missing or unknown)[0]
+        raise ConfigError(key, "missing" if missing else
+                          f"unknown setting (expected one of {', '.join(names)})")
+    for s in SETTINGS:
+        s.coerce(config[s.name])
+    check_rules(config)
     return config
 
 
@@ -390,31 +401,6 @@ def _table(rows, header):
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
-def run(profile="quick", seeds=None, out=None, **overrides):
-    """Compute every seed of a profile, report, and (with ``out``) write the results folder:
-    ``results.json``, ``identity.png``/``.svg``, ``summary.txt``. Returns the report."""
-    if profile not in PROFILES:
-        raise ConfigError("profile", f"{profile!r} is not one of {', '.join(PROFILES)}")
-    config = dict(PROFILES[profile], **overrides)
-    if seeds is not None:
-        config["seeds"] = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    check_config(config)
-    runs = [compute(config, seed) for seed in config["seeds"]]
-    result = report(config, runs)
-    if out is not None:
-        import pathlib
-        from .results import atomic_write_bytes, atomic_write_json, run_metadata, save_figure
-        out = pathlib.Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "results.json",
-                          {"experiment": "identity", "config": config, "runs": runs,
-                           "summary": result["summary"], "plot": result["plot"],
-                           "metadata": run_metadata()})
-        save_figure(result["figure"], out / FIGURE)
-        atomic_write_bytes(out / "summary.txt", (result["table"] + "\n").encode("utf-8"))
-    return result
-
-
 # -- the figure ---------------------------------------------------------------------------------
 def _curves_panel(ax, curves, title):
     step = curves["step"]
@@ -493,3 +479,17 @@ def plot_identity(run, note=None):
     if note:
         fig.supxlabel(note, fontsize=7, color="0.3", wrap=True)
     return fig
+
+
+PROTOCOL = protocol.Protocol(
+    name="identity",
+    summary="Eq. 3 made visible: sum(omega) against the loss decrease, both integrators",
+    doc=__doc__, settings=SETTINGS, profiles=PROFILES, figure=FIGURE,
+    describe_data=lambda config: training_digits(config, 0)[2].info(),
+    run_one=lambda config, run, run_dir, log, on_task_end: compute(config, run["seed"]),
+    report=lambda config, runs, data: report(config, runs),
+    check=check_rules,
+    expand=lambda config: [{"seed": s, "method": "identity", "c": None}
+                           for s in config["seeds"]])
+
+run = functools.partial(protocol.run, PROTOCOL)

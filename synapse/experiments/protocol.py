@@ -101,13 +101,18 @@ def configure(protocol, profile="quick", values=None, texts=None):
                                                                        f"{s.name}")
               for s in protocol.settings}
     config.update(given)
-    config["device"] = resolve_device(config["device"])
+    if "device" in config:
+        config["device"] = resolve_device(config["device"])
     check_config(protocol, config, given)
     return {"experiment": protocol.name, "profile": profile, **config}, given
 
 
 def check_config(protocol, config, given):
     """Rules across settings; each names the setting to change."""
+    if protocol.check is not None:
+        protocol.check(config, given)
+    if "methods" not in config:
+        return
     float32 = "the training dtype"                 # runs train in float32
     check_representable(float32, "float32", xi=config["xi"], lr=config["lr"])
     for c in config["c"]:
@@ -120,8 +125,6 @@ def check_config(protocol, config, given):
     if "c" in given and not plain_si:
         raise ConfigError("c", f"c={config['c']} was given but no plain 'si' method runs it "
                                f"(methods: {', '.join(config['methods'])}); add 'si' or drop c")
-    if protocol.check is not None:
-        protocol.check(config, given)
     runs = expand(config)
     keys = [(r["method"], r["c"]) for r in runs if r["seed"] == config["seeds"][0]]
     twice = sorted({k for k in keys if keys.count(k) > 1}, key=str)
@@ -270,7 +273,8 @@ def reopen_folder(out, protocol, given):
                                     f"{protocol.setting(name).kind.show(config[name])}, not "
                                     f"{protocol.setting(name).kind.show(value)}; start a new "
                                     f"run instead")
-    config["device"] = resolve_device(config["device"])
+    if "device" in config:
+        config["device"] = resolve_device(config["device"])
     return Folder(path, _lock(path)), config
 
 
@@ -371,7 +375,7 @@ def run(protocol, profile=None, out=None, resume=False, n_jobs=1, scheduler=None
         report = protocol.report(config, record["runs"], data)
         results_doc = {
             "experiment": protocol.name, "config": config, "data": data,
-            "backend": backend_info(config["device"]), "seeds": config["seeds"],
+            "backend": backend_info(config.get("device", "cpu")), "seeds": config["seeds"],
             "versions": run_metadata(), "wall_s": time.perf_counter() - started,
             "n_jobs": n_jobs, "scheduler": None if scheduler is None else str(scheduler),
             "summary": report["summary"], "plot": report["plot"], "runs": record["runs"],
@@ -409,6 +413,7 @@ def backend_info(device):
 
 def summary_text(experiment, config, data, report, wall, out):
     lines = [f"{experiment} ({config['profile']} profile) on {data['name']}: {data['source']}",
-             f"device {config['device']}, seeds {config['seeds']}, wall time {wall:.1f} s",
+             f"device {config.get('device', 'cpu')}, seeds {config['seeds']}, "
+             f"wall time {wall:.1f} s",
              "", report["table"], "", f"results: {out}"]
     return "\n".join(lines)
