@@ -80,10 +80,14 @@ class SI(Method):
 
     # Eq. 1 (gradient) and Eq. 2-3, every step
     def step(self, optimizer, g):
+        """One step on the surrogate loss (Eq. 1); omega from the task gradient ``g`` (Eq. 2).
+
+        By default (first-order integrator, SGD or Adam) this is ONE fused pass,
+        ``optimizer.step_si(g, omega, Omega, theta_ref, c)`` (kernels/optim.py: adam_si_step,
+        sgd_si_step). The lines after it are the same math unfused, run by the trapezoid and
+        by optimizers without ``fuses_si``; demos/walkthrough.py checks that both agree.
+        """
         if self.integrator == "first-order" and getattr(optimizer, "fuses_si", False):
-            # The default path: penalty gradient + the optimizer's update + omega in one pass
-            # (kernels/optim.py: adam_si_step, sgd_si_step); the lines below are the same math
-            # unfused, taken by the trapezoid and by optimizers without a fused step.
             return optimizer.step_si(g, self.omega, self.Omega, self.theta_ref, self.c)
         gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
                                   out=self._g_total) if self.c else g
