@@ -10,7 +10,9 @@ Adam in PyTorch's form: with ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` a
 
 As in chainer's adam.py, each CUDA body sits above its NumPy twin, with the same body as a
 fused CPU loop (numba, ``cpu.py``) between them; host-side scalars (``1 - beta1``, ``2 c``)
-are computed once per step and passed in.
+are computed once per step and passed in. The loops group their products as the twins do
+(``(1 - b2) (g g)``, ``-lr_t (m / ...)``), so on the engine's float scalars the two CPU paths
+give the same bits.
 """
 import numpy as np
 
@@ -36,8 +38,8 @@ def adam_step_loop(theta, m, v, delta, g, lr_t, beta1, one_minus_beta1, beta2, o
                    eps_t):
     for i in range(theta.size):
         m[i] = beta1 * m[i] + one_minus_beta1 * g[i]          # m = b1 m + (1 - b1) g
-        v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]   # v = b2 v + (1 - b2) g^2
-        delta[i] = -lr_t * m[i] / (np.sqrt(v[i]) + eps_t)     # the step Adam takes
+        v[i] = beta2 * v[i] + one_minus_beta2 * (g[i] * g[i])  # v = b2 v + (1 - b2) g^2
+        delta[i] = -lr_t * (m[i] / (np.sqrt(v[i]) + eps_t))   # the step Adam takes
         theta[i] += delta[i]
 
 
@@ -126,10 +128,10 @@ ADAM_SI_STEP = Elementwise(
 def adam_si_step_loop(theta, m, v, omega, delta, g, Omega, theta_ref, two_c, lr_t, beta1,
                       one_minus_beta1, beta2, one_minus_beta2, eps_t):
     for i in range(theta.size):
-        gt = g[i] + two_c * Omega[i] * (theta[i] - theta_ref[i])  # Eq. 1: surrogate gradient
-        m[i] = beta1 * m[i] + one_minus_beta1 * gt                # Adam on gt
-        v[i] = beta2 * v[i] + one_minus_beta2 * gt * gt
-        delta[i] = -lr_t * m[i] / (np.sqrt(v[i]) + eps_t)
+        gt = g[i] + two_c * (Omega[i] * (theta[i] - theta_ref[i]))  # Eq. 1: surrogate gradient
+        m[i] = beta1 * m[i] + one_minus_beta1 * gt                  # Adam on gt
+        v[i] = beta2 * v[i] + one_minus_beta2 * (gt * gt)
+        delta[i] = -lr_t * (m[i] / (np.sqrt(v[i]) + eps_t))
         theta[i] += delta[i]
         omega[i] -= g[i] * delta[i]                   # Eq. 2-3, with the task gradient g
 
@@ -176,7 +178,7 @@ SGD_SI_STEP = Elementwise(
 @cpu.loop
 def sgd_si_step_loop(theta, buf, omega, delta, g, Omega, theta_ref, two_c, lr, momentum):
     for i in range(theta.size):
-        gt = g[i] + two_c * Omega[i] * (theta[i] - theta_ref[i])  # Eq. 1: surrogate gradient
+        gt = g[i] + two_c * (Omega[i] * (theta[i] - theta_ref[i]))  # Eq. 1: surrogate gradient
         if momentum != 0:
             buf[i] = momentum * buf[i] + gt           # SGD with momentum on gt
             delta[i] = -lr * buf[i]

@@ -57,7 +57,7 @@ OMEGA_ACCUMULATE_TRAPEZOID = Elementwise(
 @cpu.loop
 def omega_accumulate_trapezoid_loop(omega, delta_prev, g, delta):
     for i in range(omega.size):
-        omega[i] -= g[i] * (delta_prev[i] + delta[i]) / 2   # -0.5 g(t) (delta(t-1) + delta(t))
+        omega[i] -= 0.5 * (g[i] * (delta_prev[i] + delta[i]))  # -0.5 g(t) (delta(t-1) + delta(t))
         delta_prev[i] = delta[i]                           # g(t+1) closes this step next call
 
 
@@ -92,7 +92,7 @@ PENALTY_GRAD = Elementwise(
 @cpu.loop
 def penalty_grad_loop(out, g, Omega, theta, theta_ref, two_c):
     for i in range(out.size):
-        out[i] = g[i] + two_c * Omega[i] * (theta[i] - theta_ref[i])   # Eq. 1, gradient
+        out[i] = g[i] + two_c * (Omega[i] * (theta[i] - theta_ref[i]))   # Eq. 1, gradient
 
 
 # Eq. 1, gradient: dL~/dtheta = g + 2 c Omega (theta - theta_ref)
