@@ -171,3 +171,21 @@ def test_si_beats_fine_tuning_on_real_mnist(tmp_path):
                           epochs=5, progress=False)
     acc = {label: s["acc"]["mean"] for label, s in res["summary"].items()}
     assert acc["c=1 (SI)"] >= acc["c=0 (fine-tuning)"] + 0.05, acc
+
+
+def test_c_scan_is_recorded_and_two_data_sizes_share_one_figure(tmp_path):
+    import runpy
+    kw = dict(seeds=1, c=[0, 0.1, 1], n_tasks=2, **TINY)
+    small = permuted_mnist.run(out=tmp_path / "small", train_examples=600, **kw)
+    full = permuted_mnist.run(out=tmp_path / "full", **kw)
+    for res in (small, full):
+        scan = res["plot"]["c_scan"]
+        assert scan["c"] == [0.0, 0.1, 1.0]
+        accs = {r["c"]: r["metrics"]["acc"] for r in res["runs"]}
+        assert scan["acc_mean"] == [accs[c] for c in scan["c"]]
+    assert small["data"]["n_train"] == 600 and full["data"]["n_train"] > 600
+    demo = runpy.run_path(str(__import__("pathlib").Path(__file__).parent.parent / "demos"
+                              / "c_scan.py"))
+    demo["main"]([str(tmp_path / "small"), str(tmp_path / "full"), "--out",
+                  str(tmp_path / "scan")])
+    assert (tmp_path / "scan.png").stat().st_size > 0 and (tmp_path / "scan.svg").exists()

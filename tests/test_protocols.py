@@ -138,3 +138,16 @@ def test_paired_difference_matches_a_t_interval():
     assert got["mean"] == pytest.approx(d.mean())
     assert (got["low"], got["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
     assert paired_difference([0.5], [0.4])["low"] is None
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=300), st.integers(1, 300),
+       st.integers(0, 10))
+def test_stratified_subset_is_exact_and_proportional(labels, n, seed):
+    from synapse.data.splits import stratified_subset
+    y = np.array(labels)
+    n = min(n, len(y))
+    xs, ys = stratified_subset(np.arange(len(y)), y, n, seed)
+    assert len(ys) == n and len(set(xs.tolist())) == n and (y[xs] == ys).all()
+    for c in np.unique(y):
+        share = n * np.mean(y == c)
+        assert abs(np.sum(ys == c) - share) < 1

@@ -31,3 +31,19 @@ def train_val_split(x, y, val_fraction, seed=0):
 def train_test_split(x, y, test_fraction, seed=0):
     """``(x_tr, y_tr, x_te, y_te)`` for data that ships without a test split."""
     return train_val_split(x, y, test_fraction, seed)
+
+
+def stratified_subset(x, y, n, seed=0):
+    """Exactly ``n`` examples, each class in its share of ``y`` (largest remainders), seeded."""
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    if not 0 < n <= len(y):
+        raise ConfigError("n", f"must be in 1..{len(y)}, got {n}")
+    exact = counts * n / len(y)
+    take = np.floor(exact).astype(int)
+    take[np.argsort(-(exact - take), kind="stable")[:n - take.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k]
+                           for c, k in zip(classes, take)])
+    keep = rng.permutation(keep)
+    return x[keep], y[keep]

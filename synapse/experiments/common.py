@@ -27,7 +27,8 @@ def cached_dataset(name, data_seed, val_fraction=0.0, train_examples=None):
     ``train_examples``: keep only that many training examples, stratified and seeded by
     ``data_seed`` (the test split is untouched), e.g. to compare 4,000 with 60,000 images."""
     import dataclasses
-    from synapse.data import load_dataset, train_val_split
+    from synapse.data import load_dataset
+    from synapse.data.splits import stratified_subset
     from synapse.errors import ConfigError
 
     ds = load_dataset(name, seed=data_seed, log=None, val_fraction=val_fraction)
@@ -37,7 +38,7 @@ def cached_dataset(name, data_seed, val_fraction=0.0, train_examples=None):
     if train_examples > n:
         raise ConfigError("train_examples", f"{ds.name} has {n:,} training examples, fewer "
                                             f"than {train_examples:,}")
-    *_, x, y = train_val_split(ds.x_train, ds.y_train, train_examples / n, data_seed)
+    x, y = stratified_subset(ds.x_train, ds.y_train, train_examples, data_seed)
     return dataclasses.replace(ds, x_train=x, y_train=y, source=(
         f"{ds.source}; a stratified subset of {len(y):,} training examples (data_seed "
         f"{data_seed})"))
