@@ -122,14 +122,16 @@ def loop(fn):
 
 def flat_arrays(arrays):
     """1-d views of NumPy arrays of one float dtype and one shape, or None where the loop
-    cannot take them as they are (another backend, mixed dtypes or shapes, a non-contiguous
-    view of more than one dimension); the twin then runs."""
+    cannot take them as they are (another backend, mixed dtypes or shapes, a read-only array,
+    a non-contiguous view of more than one dimension); the twin then runs (and raises NumPy's
+    own error where the call is wrong)."""
     first = arrays[0]
     if type(first) is not np.ndarray or first.dtype not in (np.float32, np.float64):
         return None
     out = []
     for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape:
+        if type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape \
+                or not a.flags.writeable:
             return None
         if a.ndim != 1:
             if not a.flags.c_contiguous:

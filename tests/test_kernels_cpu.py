@@ -117,6 +117,20 @@ def test_a_strided_2d_view_falls_back_to_the_twin(name, monkeypatch):
     assert spy.ran == []
 
 
+def test_a_read_only_array_gets_numpys_error_and_the_loops_stay_on(monkeypatch):
+    theta = np.zeros(5)
+    theta.flags.writeable = False
+    with h.cpu_path("auto"):
+        with pytest.raises(ValueError, match="read-only"):
+            sk.adam_step(theta, np.ones(5), np.zeros(5), np.zeros(5), np.empty(5), 1e-3, 0.9,
+                         0.999, 1e-8)
+        spy = Spy(monkeypatch)
+        sk.adam_step(np.zeros(5), np.ones(5), np.zeros(5), np.zeros(5), np.empty(5), 1e-3,
+                     0.9, 0.999, 1e-8)
+        assert spy.ran == ["adam_step_loop"]
+        assert sk.cpu_path().startswith("numba ")
+
+
 def test_updates_are_in_place_and_return_their_output():
     rng = np.random.default_rng(0)
     theta, g, m, v, delta, omega, Omega, ref = (rng.standard_normal(9) for _ in range(8))
