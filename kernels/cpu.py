@@ -12,9 +12,11 @@ Which CPU path runs is chosen by the environment variable ``SYNAPSE_CPU_KERNELS`
 - ``numba``: the compiled loops, and an error if numba cannot provide them;
 - ``numpy``: the NumPy twins (the readable reference), e.g. to compare the two.
 
-``cpu_path()`` says in one line which path is active. The loops run on one core: at the
-sizes of the paper's networks they are memory-bound, and a second thread bought nothing on
-a two-core machine (``demos/bench_kernels.py --cpu`` measures both).
+``cpu_path()`` says in one line which path is active. The loops run on one thread. They are
+memory-bound at the paper's sizes; on a shared two-core machine numba's ``prange`` made the
+fused adam_si update up to 1.4x faster while the other core was idle, and 20x slower (8 ms
+for 269k parameters) whenever another process held it, for at most a few percent of a step
+(``demos/bench_kernels.py --cpu`` measures both).
 """
 import os
 import time
