@@ -149,10 +149,11 @@ class MaxPool2D(Layer):
         xp = self.xp_of(x)
         win = _windows(xp, x, self.k, self.k, self.stride)                    # (N, C, Ho, Wo, k, k)
         y = win[..., 0, 0].copy()                                              # (N, C, Ho, Wo)
-        self.argmax = xp.zeros(y.shape, dtype=np.min_scalar_type(self.k ** 2))   # offset i*k + j
+        offset = np.min_scalar_type(self.k ** 2).type                          # uint8 for k <= 15
+        self.argmax = xp.zeros(y.shape, dtype=offset)                           # offset i*k + j
         for idx in range(1, self.k * self.k):      # one pass per offset, not per window
             i, j = divmod(idx, self.k)
-            xp.copyto(self.argmax, idx, where=win[..., i, j] > y)  # strict: the first max wins
+            xp.copyto(self.argmax, offset(idx), where=win[..., i, j] > y)  # strict: first max wins
             xp.maximum(y, win[..., i, j], out=y)
         self.x_shape = x.shape
         return y
