@@ -165,7 +165,11 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "info":
-        return info()
+        try:
+            return info()
+        except BrokenPipeError:                  # `synapse info | head`: the reader left
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     name = args.protocol.name
     try:
         return run_experiment(args)
