@@ -100,11 +100,14 @@ def history_record(history, extra=None):
     return record
 
 
+DATA_TITLES = {"mnist": "MNIST", "mnist-subset": "MNIST", "fashion-mnist": "Fashion-MNIST",
+               "digits": "digits"}
+
+
 def data_title(data, what):
-    """'Split MNIST' on MNIST data, 'Split digits' (etc.) on anything else: the title says
+    """'Split MNIST' on MNIST, 'Permuted Fashion-MNIST' on Fashion-MNIST (etc.): the title says
     which data the figure is about."""
-    mnist = data["name"] in ("mnist", "mnist-subset") or "MNIST" in data["source"].split(":")[0]
-    return f"{what} MNIST" if mnist else f"{what} {data['name']}"
+    return f"{what} {DATA_TITLES.get(data['name'], data['name'])}"
 
 
 # -- summaries --------------------------------------------------------------------------
