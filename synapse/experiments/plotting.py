@@ -214,6 +214,6 @@ def plot_transfer(scores, title=None, note=None, chance=None, colors=None):
     ax.set_xticks(range(len(scores)))
     ax.set_xticklabels(list(scores), rotation=20, ha="right", fontsize=8)
     ax.set_ylim(_lower_ylim(lows, floor=1.0), 1.01)
-    ax.set_ylabel("Validation accuracy")
+    ax.set_ylabel("Held-out accuracy")
     ax.grid(axis="y", alpha=0.3)
     return _finish(fig, title, note)
