@@ -241,3 +241,13 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(damage, finished, tmp_path
     code, _, err = synapse("split-mnist", "--resume", str(out), "--no-progress")
     one_line_error(code, err, "checkpoint.npz")
     assert "pickle" not in err
+
+
+def test_resume_with_a_truncated_run_record_is_one_line(finished, tmp_path):
+    import shutil
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    record = next(out.rglob("run.json"))
+    record.write_text(record.read_text()[:40])
+    code, _, err = synapse("split-mnist", "--resume", str(out), "--no-progress")
+    one_line_error(code, err, "run.json")
