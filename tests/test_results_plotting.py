@@ -6,7 +6,7 @@ import pytest
 
 from synapse.experiments import plotting
 from synapse.experiments.results import (JSONEncoder, atomic_write_bytes, atomic_write_json,
-                                         create_run_dir, load_results, run_metadata, save_figure,
+                                         claim_folder, load_results, run_metadata, save_figure,
                                          to_jsonable)
 
 nan = np.nan
@@ -74,12 +74,15 @@ def test_to_jsonable_rejects_unknown_types():
         to_jsonable({"f": object()})
 
 
-def test_create_run_dir_never_reuses_a_finished_run(tmp_path):
-    a = create_run_dir(tmp_path, "split_mnist")
-    b = create_run_dir(tmp_path, "split_mnist")
-    assert a.name == "split_mnist" and b.name == "split_mnist-2"
-    assert create_run_dir(tmp_path, "split_mnist", exist_ok=True) == a
-
+def test_claimed_folder_is_locked_and_never_reused(tmp_path):
+    from synapse.errors import ConfigError
+    a = claim_folder(tmp_path / "run", "split-mnist")
+    with pytest.raises(ConfigError, match="in use by another synapse run"):
+        claim_folder(tmp_path / "run", "split-mnist")      # a second claimer, same folder
+    (tmp_path / "run" / "config.json").write_text("{}")
+    a.release()
+    with pytest.raises(ConfigError, match="already holds config.json"):
+        claim_folder(tmp_path / "run", "split-mnist")      # finished: never reused
 
 def test_run_metadata_is_json_and_hostname_free(tmp_path):
     import socket

@@ -18,22 +18,19 @@ A results folder::
                            finishes unless keep_checkpoints), run.json when finished
 """
 import dataclasses
-import fcntl
 import functools
-import json
-import os
 import pathlib
 import sys
 import time
 from typing import Callable, Optional
 
+from synapse.backend import resolve_device
+from synapse.checks import check_representable
 from synapse.errors import CheckpointError, ConfigError
 from synapse.methods import make_method
 
-from .results import atomic_write_json, run_metadata
-from synapse.backend import resolve_device
-from synapse.checks import check_representable
-
+from .results import (atomic_write_json, claim_folder, folder_size, human_bytes, lock_folder,
+                      read_json, run_metadata)
 from .settings import split_method
 
 
@@ -158,81 +155,7 @@ def run_name(seed, method, c):
     return f"{method}" + ("" if c is None else f"-c{c:g}") + f"-seed{seed}"
 
 
-# -- the results folder -----------------------------------------------------------------
-class Folder:
-    """A results folder claimed by this process: an exclusive lock on ``out/.lock`` is held
-    until :meth:`release`, so two runs can never write into one folder."""
-
-    def __init__(self, path, lock):
-        self.path, self._lock = path, lock
-
-    def release(self):
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
-
-
-def _lock(path):
-    try:
-        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise ConfigError("out", f"cannot write in {path}: {err.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ConfigError("out", f"{path} is in use by another synapse run; wait for it or "
-                                 f"choose another folder") from None
-    return fd
-
-
-def claim_folder(out, experiment):
-    """A new results folder, created and locked atomically by this process.
-
-    ``out=None``: ``./results/<experiment>-<time>`` (``-2``, ``-3``, ... if taken). A given
-    ``out`` must not exist yet or be empty; a folder holding anything is refused, never reused.
-    """
-    if out is None:
-        root, name = pathlib.Path("results"), f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
-        k = 1
-        while True:
-            path = root / (name if k == 1 else f"{name}-{k}")
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-                path.mkdir()
-                break
-            except FileExistsError:
-                k += 1
-            except OSError as err:
-                raise ConfigError("out", f"cannot create {path}: {err.strerror}") from None
-    else:
-        path = pathlib.Path(out)
-        if path.exists() and not path.is_dir():
-            raise ConfigError("out", f"{path} is a file, not a folder")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError("out", f"cannot create {path}: {err.strerror}") from None
-    lock = _lock(path)
-    leftovers = [p.name for p in path.iterdir() if p.name != ".lock"]
-    if leftovers:
-        os.close(lock)
-        raise ConfigError("out", f"{path} already holds {', '.join(sorted(leftovers)[:3])}"
-                                 f"{', ...' if len(leftovers) > 3 else ''}: give a new folder, "
-                                 f"or --resume {path} to continue the run in it")
-    return Folder(path, lock)
-
-
-def read_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing: {what}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not valid JSON ({err}); the file is damaged") from None
-
-
+# -- resuming a results folder --------------------------------------------------------
 def reopen_folder(out, protocol, given):
     """(folder, config) of a run to resume; the settings given now must match the stored ones."""
     if out is None:
@@ -265,18 +188,7 @@ def reopen_folder(out, protocol, given):
                                     f"run instead")
     if "device" in config:
         config["device"] = resolve_device(config["device"])
-    return Folder(path, _lock(path)), config
-
-
-def folder_size(path):
-    return sum(p.stat().st_size for p in pathlib.Path(path).rglob("*") if p.is_file())
-
-
-def human_bytes(n):
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
+    return lock_folder(path), config
 
 
 # -- one run, as a sweep job -------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Results folders: every number a run plots, its configuration and provenance, written safely.
 
+A results folder belongs to one process at a time: :func:`claim_folder` creates it (or takes an
+empty one) and holds an exclusive lock on ``.lock`` inside it until the run ends, so two runs
+started at once can never write into one folder; a folder holding anything is never reused.
+
 Each write goes to a temporary file in the destination folder, is flushed and fsync'ed, and only
 then renamed over the destination with ``os.replace`` (atomic on POSIX and Windows). A crash or a
 serialization error midway leaves the previous file exactly as it was: nothing is truncated in
@@ -10,15 +14,18 @@ back with ``np.array(rows, dtype=float)`` turns those ``null`` into NaN again.
 """
 import dataclasses
 import datetime
+import fcntl
 import io
 import json
 import math
 import os
 import pathlib
 import platform
+import time
 
 import numpy as np
 
+from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_bytes
 
 __all__ = [
@@ -27,7 +34,9 @@ __all__ = [
     "to_jsonable",
     "atomic_write_bytes",
     "atomic_write_json",
-    "create_run_dir",
+    "claim_folder",
+    "lock_folder",
+    "read_json",
     "run_metadata",
     "save_figure",
     "load_results",
@@ -92,25 +101,90 @@ def atomic_write_json(path, obj, indent=2):
     return atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-def create_run_dir(root, name, exist_ok=False):
-    """Create and return the folder ``root/name`` for one run.
+class Folder:
+    """A results folder claimed by this process: an exclusive lock on ``out/.lock`` is held
+    until :meth:`release`, so two runs can never write into one folder."""
 
-    If it already exists and ``exist_ok`` is false (a new run), a fresh sibling ``name-2``,
-    ``name-3``, ... is made instead, so an earlier run's results are never overwritten. Pass
-    ``exist_ok=True`` to reuse the folder (resuming that run).
+    def __init__(self, path, lock):
+        self.path, self._lock = path, lock
+
+    def release(self):
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def lock_folder(path):
+    """Lock ``path/.lock`` for this process (a :class:`Folder`), or one line saying who holds it."""
+    try:
+        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise ConfigError("out", f"cannot write in {path}: {err.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError("out", f"{path} is in use by another synapse run; wait for it or "
+                                 f"choose another folder") from None
+    return Folder(path, fd)
+
+
+def claim_folder(out, experiment):
+    """A new results folder, created and locked atomically by this process.
+
+    ``out=None``: ``./results/<experiment>-<time>`` (``-2``, ``-3``, ... if taken). A given
+    ``out`` must not exist yet or be empty; a folder holding anything is refused, never reused.
     """
-    root = pathlib.Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    candidate, k = root / name, 1
-    while True:
+    if out is None:
+        root, name = pathlib.Path("results"), f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
+        k = 1
+        while True:
+            path = root / (name if k == 1 else f"{name}-{k}")
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+                path.mkdir()
+                break
+            except FileExistsError:
+                k += 1
+            except OSError as err:
+                raise ConfigError("out", f"cannot create {path}: {err.strerror}") from None
+    else:
+        path = pathlib.Path(out)
+        if path.exists() and not path.is_dir():
+            raise ConfigError("out", f"{path} is a file, not a folder")
         try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            if exist_ok and candidate.is_dir():
-                return candidate
-            k += 1
-            candidate = root / f"{name}-{k}"
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError("out", f"cannot create {path}: {err.strerror}") from None
+    folder = lock_folder(path)
+    leftovers = [p.name for p in path.iterdir() if p.name != ".lock"]
+    if leftovers:
+        folder.release()
+        raise ConfigError("out", f"{path} already holds {', '.join(sorted(leftovers)[:3])}"
+                                 f"{', ...' if len(leftovers) > 3 else ''}: give a new folder, "
+                                 f"or --resume {path} to continue the run in it")
+    return folder
+
+
+def read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing: {what}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}); the file is damaged") from None
+
+
+def folder_size(path):
+    return sum(p.stat().st_size for p in pathlib.Path(path).rglob("*") if p.is_file())
+
+
+def human_bytes(n):
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
 
 
 def _version(dist):
