@@ -3,8 +3,10 @@
 A loop is a plain Python function over flat arrays, ``for i in range(n): ...``, whose lines
 mirror the CUDA body above it; ``@loop`` hands it to numba, which compiles it on first use
 (one pass over the arrays instead of one NumPy pass per operation) and keeps the machine
-code in its on-disk cache (``__pycache__`` beside this file, else numba's user-wide cache
-folder or ``NUMBA_CACHE_DIR``; where no folder is writable, compiled in memory only).
+code in its on-disk cache: ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/synapse/numba``
+(``~/.cache/synapse/numba``), never beside the installed package (files written there outlive
+``pip uninstall`` and would turn the package folder into a namespace package that shadows a
+later editable install); where no folder is writable, numba's other places or memory only.
 
 Which CPU path runs is chosen by the environment variable ``SYNAPSE_CPU_KERNELS``:
 
@@ -82,6 +84,12 @@ def cpu_path():
     return f"NumPy twins ({_state['reason']})"
 
 
+def cache_folder():
+    """Where synapse's compiled loops are cached unless ``$NUMBA_CACHE_DIR`` says otherwise."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "synapse", "numba")
+
+
 class Loop:
     """A fused CPU loop; compiled by numba on first use, cached on disk."""
 
@@ -95,12 +103,18 @@ class Loop:
         if self._jit is None:
             numba = _numba()
             options = dict(nogil=True, error_model="numpy")   # IEEE division, as NumPy
+            ours = not numba.config.CACHE_DIR          # the user's NUMBA_CACHE_DIR wins
+            if ours:                                   # the locator is chosen right here
+                numba.config.CACHE_DIR = cache_folder()
             try:
                 self._jit = numba.njit(cache=True, **options)(self.fn)
             except RuntimeError as err:     # no writable cache folder anywhere
                 if "cannot cache" not in str(err):
                     raise
                 self._jit = numba.njit(**options)(self.fn)
+            finally:
+                if ours:
+                    numba.config.CACHE_DIR = ""
         return self._jit
 
     def __call__(self, *args):

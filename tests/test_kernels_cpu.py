@@ -317,3 +317,30 @@ def test_no_writable_cache_folder_compiles_in_memory(tmp_path):
         "numba " + __import__("numba").__version__ +
         " fused loops (one pass per update, 1 thread)", "[-2.0, -2.0, -2.0]"]
     assert not (tmp_path / "blocked").is_dir()
+
+
+def test_the_cache_lives_in_the_user_cache_not_beside_the_package(tmp_path):
+    """Files written beside an installed package outlive `pip uninstall`; left in
+    site-packages/synapse_kernels they make it a namespace package that hides a later
+    editable install (README's two commands, in order, hit this)."""
+    import subprocess
+    import sys
+    pytest.importorskip("numba")
+    import synapse_kernels
+    package = os.path.dirname(synapse_kernels.__file__)
+    before = {f for f in os.listdir(os.path.join(package, "__pycache__"))
+              if f.endswith((".nbi", ".nbc"))} if os.path.isdir(
+        os.path.join(package, "__pycache__")) else set()
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(XDG_CACHE_HOME=str(tmp_path), SYNAPSE_CPU_KERNELS="numba")
+    code = ("import numpy as np, synapse_kernels as k; k.warm_cpu(np.float32); "
+            "print(k.cpu_path())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    cached = list((tmp_path / "synapse" / "numba").rglob("*.nbi"))
+    assert cached, "no cache written to $XDG_CACHE_HOME/synapse/numba"
+    after = {f for f in os.listdir(os.path.join(package, "__pycache__"))
+             if f.endswith((".nbi", ".nbc"))} if os.path.isdir(
+        os.path.join(package, "__pycache__")) else set()
+    assert after == before
