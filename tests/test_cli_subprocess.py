@@ -210,7 +210,7 @@ def test_resume_of_a_missing_folder_is_one_line(tmp_path):
 def test_ctrl_c_prints_the_resume_command_and_resume_finishes(tmp_path):
     out = tmp_path / "cut"
     argv = [sys.executable, "-m", "synapse.cli", "split-mnist", "--out", str(out), "--c", "1",
-            "--data", "digits", "--seeds", "1", "--epochs", "40", "--hidden", "8"]
+            "--data", "digits", "--seeds", "1", "--epochs", "300", "--hidden", "8"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not list(out.rglob("checkpoint.npz")) and time.time() < deadline:
