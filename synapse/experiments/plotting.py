@@ -168,7 +168,7 @@ def _draw_c_scan(ax, scans, colors=None):
     ax.set_xlabel("c (log scale)")
     ax.set_ylabel("Final mean accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=6.5, loc="best")
 
 
 def plot_c_scan(scans, title=None, note=None, colors=None):
