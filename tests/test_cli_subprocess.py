@@ -211,10 +211,14 @@ def test_ctrl_c_prints_the_resume_command_and_resume_finishes(tmp_path):
     out = tmp_path / "cut"
     argv = [sys.executable, "-m", "synapse.cli", "split-mnist", "--out", str(out), "--c", "1",
             "--data", "digits", "--seeds", "1", "--epochs", "300", "--hidden", "8"]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The child gets Ctrl-C's default action even if something in this test process (a Dask
+    # or loky helper) left SIGINT ignored, which a child would inherit.
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not list(out.rglob("checkpoint.npz")) and time.time() < deadline:
         time.sleep(0.05)                          # wait until task 1 is checkpointed
+    assert p.poll() is None, "the run ended before it could be interrupted"
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
