@@ -43,12 +43,14 @@ import numpy as np
 
 from synapse.backend import asnumpy
 from synapse.errors import ConfigError
-
-from . import protocol
-from .settings import Choice, Integer, ListOf, Number, Seeds, Setting
 from synapse.methods import SI
 from synapse.model import mlp
 from synapse.optim import SGD, Adam
+
+from . import protocol
+from .common import table
+from .results import to_jsonable
+from .settings import Choice, Integer, ListOf, Number, Seeds, Setting
 
 FIGURE = "identity"
 DATASETS = ("mnist-subset", "mnist", "fashion-mnist", "digits")
@@ -334,19 +336,7 @@ def compute(config, seed):
         "importance": omega,
     }
     record["seconds"] = time.perf_counter() - start
-    return _jsonable(record)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+    return to_jsonable(record)
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -388,17 +378,11 @@ def report(config, runs):
                      f"{s['slopes']['relu']['trapezoid']:.2f}"])
     header = ["run", "smooth rel. error (1st / trap)", "relu rel. error (1st / trap)",
               "minibatch sum(omega)/decrease", "smooth slopes", "relu slopes"]
-    text = _table(rows, header)
+    text = table(rows, header)
     note = note_for(runs[0])
     figure = plot_identity(runs[0], note=note)
     plot = {"kind": "identity", "note": note, "run": runs[0]}
     return {"summary": summary, "plot": plot, "figure": figure, "table": text}
-
-
-def _table(rows, header):
-    widths = [max(len(str(r[k])) for r in rows + [header]) for k in range(len(header))]
-    fmt = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths))  # noqa: E731
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
 # -- the figure ---------------------------------------------------------------------------------
