@@ -37,10 +37,12 @@ ADAM_STEP = Elementwise(
 def adam_step_loop(theta, m, v, delta, g, lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2,
                    eps_t):
     for i in range(theta.size):
-        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]          # m = b1 m + (1 - b1) g
-        v[i] = beta2 * v[i] + one_minus_beta2 * (g[i] * g[i])  # v = b2 v + (1 - b2) g^2
-        delta[i] = -lr_t * (m[i] / (np.sqrt(v[i]) + eps_t))   # the step Adam takes
-        theta[i] += delta[i]
+        gi = g[i]
+        mi = beta1 * m[i] + one_minus_beta1 * gi              # m = b1 m + (1 - b1) g
+        vi = beta2 * v[i] + one_minus_beta2 * (gi * gi)       # v = b2 v + (1 - b2) g^2
+        d = -lr_t * (mi / (np.sqrt(vi) + eps_t))              # the step Adam takes
+        m[i], v[i], delta[i] = mi, vi, d
+        theta[i] += d
 
 
 def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
@@ -85,11 +87,13 @@ SGD_STEP = Elementwise(
 def sgd_step_loop(theta, buf, delta, g, lr, momentum):
     for i in range(theta.size):
         if momentum != 0:
-            buf[i] = momentum * buf[i] + g[i]         # heavy ball: buf = mu buf + g
-            delta[i] = -lr * buf[i]
+            b = momentum * buf[i] + g[i]              # heavy ball: buf = mu buf + g
+            buf[i] = b
+            d = -lr * b
         else:
-            delta[i] = -lr * g[i]                     # plain SGD leaves buf alone
-        theta[i] += delta[i]
+            d = -lr * g[i]                            # plain SGD leaves buf alone
+        delta[i] = d
+        theta[i] += d
 
 
 def sgd_step(theta, g, buf, delta, lr, momentum, tmp=None):
@@ -128,12 +132,14 @@ ADAM_SI_STEP = Elementwise(
 def adam_si_step_loop(theta, m, v, omega, delta, g, Omega, theta_ref, two_c, lr_t, beta1,
                       one_minus_beta1, beta2, one_minus_beta2, eps_t):
     for i in range(theta.size):
-        gt = g[i] + two_c * (Omega[i] * (theta[i] - theta_ref[i]))  # Eq. 1: surrogate gradient
-        m[i] = beta1 * m[i] + one_minus_beta1 * gt                  # Adam on gt
-        v[i] = beta2 * v[i] + one_minus_beta2 * (gt * gt)
-        delta[i] = -lr_t * (m[i] / (np.sqrt(v[i]) + eps_t))
-        theta[i] += delta[i]
-        omega[i] -= g[i] * delta[i]                   # Eq. 2-3, with the task gradient g
+        gi, ti = g[i], theta[i]
+        gt = gi + two_c * (Omega[i] * (ti - theta_ref[i]))  # Eq. 1: surrogate gradient
+        mi = beta1 * m[i] + one_minus_beta1 * gt            # Adam on gt
+        vi = beta2 * v[i] + one_minus_beta2 * (gt * gt)
+        d = -lr_t * (mi / (np.sqrt(vi) + eps_t))
+        m[i], v[i], delta[i] = mi, vi, d
+        theta[i] = ti + d
+        omega[i] -= gi * d                                  # Eq. 2-3, with the task gradient g
 
 
 def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1, beta2, eps_t,
@@ -178,14 +184,17 @@ SGD_SI_STEP = Elementwise(
 @cpu.loop
 def sgd_si_step_loop(theta, buf, omega, delta, g, Omega, theta_ref, two_c, lr, momentum):
     for i in range(theta.size):
-        gt = g[i] + two_c * (Omega[i] * (theta[i] - theta_ref[i]))  # Eq. 1: surrogate gradient
+        gi, ti = g[i], theta[i]
+        gt = gi + two_c * (Omega[i] * (ti - theta_ref[i]))  # Eq. 1: surrogate gradient
         if momentum != 0:
-            buf[i] = momentum * buf[i] + gt           # SGD with momentum on gt
-            delta[i] = -lr * buf[i]
+            b = momentum * buf[i] + gt                      # SGD with momentum on gt
+            buf[i] = b
+            d = -lr * b
         else:
-            delta[i] = -lr * gt
-        theta[i] += delta[i]
-        omega[i] -= g[i] * delta[i]                   # Eq. 2-3, with the task gradient g
+            d = -lr * gt
+        delta[i] = d
+        theta[i] = ti + d
+        omega[i] -= gi * d                                  # Eq. 2-3, with the task gradient g
 
 
 def sgd_si_step(theta, g, buf, delta, omega, Omega, theta_ref, c, lr, momentum, tmp=None,

@@ -57,8 +57,9 @@ OMEGA_ACCUMULATE_TRAPEZOID = Elementwise(
 @cpu.loop
 def omega_accumulate_trapezoid_loop(omega, delta_prev, g, delta):
     for i in range(omega.size):
-        omega[i] -= 0.5 * (g[i] * (delta_prev[i] + delta[i]))  # -0.5 g(t) (delta(t-1) + delta(t))
-        delta_prev[i] = delta[i]                           # g(t+1) closes this step next call
+        d = delta[i]
+        omega[i] -= 0.5 * (g[i] * (delta_prev[i] + d))     # -0.5 g(t) (delta(t-1) + delta(t))
+        delta_prev[i] = d                                  # g(t+1) closes this step next call
 
 
 # Eq. 2-3, trapezoidal rule: the step t -> t+1 contributes -0.5 (g(t) + g(t+1)) delta(t).
@@ -124,7 +125,8 @@ PENALTY_VALUE = Reduction(
 def penalty_value_loop(Omega, theta, theta_ref, c, y):
     a = 0.0                                          # summed in float64 for either dtype
     for i in range(Omega.size):
-        a += Omega[i] * (theta[i] - theta_ref[i]) * (theta[i] - theta_ref[i])  # Omega_k Delta_k^2
+        Delta = theta[i] - theta_ref[i]
+        a += Omega[i] * Delta * Delta                # Omega_k Delta_k^2
     y[0] = c * a                                     # times c
 
 
@@ -158,10 +160,11 @@ CONSOLIDATE = Elementwise(
 @cpu.loop
 def consolidate_loop(Omega, theta_ref, omega, theta, xi):
     for i in range(Omega.size):
-        Delta = theta[i] - theta_ref[i]                    # the distance moved in the task
+        ti = theta[i]
+        Delta = ti - theta_ref[i]                          # the distance moved in the task
         total = Omega[i] + omega[i] / (Delta * Delta + xi)  # Eq. 4: Omega + omega / (Delta^2 + xi)
         Omega[i] = 0 if total < 0 else total               # relu; NaN stays NaN, as np.maximum
-        theta_ref[i] = theta[i]                            # theta tilde <- theta
+        theta_ref[i] = ti                                  # theta tilde <- theta
         omega[i] = 0                                       # a new path integral starts
 
 

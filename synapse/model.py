@@ -150,11 +150,11 @@ class Sequential:
         return gy
 
     def loss_and_grad(self, x, y, active=None, check=True):
-        """Zero the gradients, run forward and backward; return the mean loss (0-d array).
+        """Run forward and backward; return the mean loss (0-d array).
 
-        ``model.params.grad`` then holds dL/dtheta of the task loss.
+        ``model.params.grad`` then holds dL/dtheta of the task loss (each layer's backward
+        writes its parameters' gradients).
         """
-        self.params.zero_grad()
         logits = self.forward(x, train=self.training, check=check)
         if get_array_module(y) is not self.xp:
             y = self.xp.asarray(y)

@@ -54,9 +54,6 @@ class ParamStore:
     def __len__(self):
         return len(self.names)
 
-    def zero_grad(self):
-        self.grad.fill(0)
-
     def mask(self, names):
         """A flat 0/1 vector (dtype of theta) that is 1 on the named parameters."""
         unknown = sorted(set(names) - set(self.names))

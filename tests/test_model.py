@@ -7,6 +7,7 @@ import pytest
 from synapse.backend import resolve_device
 from synapse.errors import ConfigError
 from synapse.layers import Conv2D, Dense
+from synapse.losses import softmax_cross_entropy
 from synapse.methods import SI, make_method
 from synapse.model import Sequential, cnn, mlp
 from synapse.optim import SGD, Adam, make_optimizer
@@ -27,6 +28,27 @@ def test_zero_readout_and_seeded_init():
     assert not a.params["dense1.W"].any()                     # readout starts at zero
     assert a.params["dense0.W"].std() > 0
     assert not np.array_equal(mlp([6, 5, 3], seed=5).params.theta, a.params.theta)
+
+
+@pytest.mark.parametrize("build", [lambda: mlp([12, 7, 5, 3], seed=1),
+                                   lambda: cnn((1, 10, 10), 3, seed=1, widths=(2, 2, 3, 3),
+                                               hidden=6, dropout=(0.0, 0.0))])
+def test_backward_writes_the_gradient_whatever_was_there(build, rng):
+    """Each layer's backward writes (not adds) its parameters' gradients, so a step needs no
+    zeroing pass: stale NaN in the gradient vector must not leak into the next gradient."""
+    model = build().train()
+    model.params.theta[:] = 0.3 * rng.standard_normal(model.params.size)
+    x = rng.random((4, model.n_inputs)).astype(np.float32)
+    y = np.array([0, 1, 2, 1])
+    model.loss_and_grad(x, y)
+    fresh = model.params.grad.copy()
+    assert np.count_nonzero(fresh) > fresh.size // 2
+    _, g = softmax_cross_entropy(model.forward(x), y)
+    model.params.grad[:] = np.nan
+    model.backward(g)
+    np.testing.assert_array_equal(model.params.grad, fresh)
+    model.backward(g)                                         # twice: not 2 x the gradient
+    np.testing.assert_array_equal(model.params.grad, fresh)
 
 
 def test_save_load_roundtrip_without_pickle(tmp_path, rng):

@@ -6,8 +6,9 @@ from ..backend import get_array_module
 class Layer:
     """A layer declares its parameters; ``forward(x)`` keeps what ``backward(gy)`` needs.
 
-    ``backward(gy)`` returns ``gx`` and *adds* into the gradients of the layer's parameters
-    (``self.g<name>``, views into the model's flat gradient vector).
+    ``backward(gy)`` returns ``gx`` and *writes* the gradients of the layer's parameters
+    (``self.g<name>``, views into the model's flat gradient vector), so a training step never
+    has to zero them first.
     """
 
     kind = "layer"

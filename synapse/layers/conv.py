@@ -110,8 +110,8 @@ class Conv2D(Layer):
         n, o, ho, wo = gy.shape
         gy2 = self.buffer("gy2", (o, n * ho * wo), gy)                        # (O, N*Ho*Wo)
         gy2.reshape(o, n, ho, wo)[...] = gy.transpose(1, 0, 2, 3)
-        self.gW += (gy2 @ self.col.T).reshape(self.W.shape)
-        self.gb += gy2.sum(axis=1)
+        xp.matmul(gy2, self.col.T, out=self.gW.reshape(o, -1))               # g_Wm = g_Y col(x)^T
+        gy2.sum(axis=1, out=self.gb)
         if not self.needs_gx:
             return None
         gcol = xp.matmul(self.W.reshape(o, -1).T, gy2,

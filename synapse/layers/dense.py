@@ -37,9 +37,9 @@ class Dense(Layer):
 
     def backward(self, gy):
         xp = self.xp_of(gy)
-        self.gW += xp.matmul(self.x.T, gy, out=self.buffer("gW", self.W.shape, gy))  # x^T gy
+        xp.matmul(self.x.T, gy, out=self.gW)                        # g_W = x^T g_y
         if self.use_bias:
-            self.gb += gy.sum(axis=0)                               # sum over the batch
+            gy.sum(axis=0, out=self.gb)                             # g_b = sum over the batch
         if not self.needs_gx:
             return None
         return xp.matmul(gy, self.W.T, out=self.buffer("gx", self.x.shape, gy))     # gy W^T

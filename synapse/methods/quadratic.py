@@ -114,7 +114,6 @@ def per_example_grads(model, x, y, active, labels="empirical", rng=None):
             yn = np.asarray([units[rng.choice(units.size, p=p)]])
         else:
             yn = asnumpy(y[n:n + 1])
-        model.params.zero_grad()
         logits = model.forward(xn, train=False)
         _, g = softmax_cross_entropy(logits, xp.asarray(yn), active)
         model.backward(g)
@@ -189,7 +188,6 @@ class MAS(QuadraticPenalty):
         total = xp.zeros_like(self.params.theta)
         keep = None
         for n in idx:
-            model.params.zero_grad()
             logits = model.forward(task.x_train[n:n + 1], train=False)
             if task.classes is not None and keep is None:
                 keep = xp.zeros(logits.shape[1], dtype=logits.dtype)
