@@ -138,9 +138,8 @@ def bench_cpu(n, dtype, repeat):
     for name, (reads, writes, call) in KERNELS.items():
         ms = {}
         for path in ("numpy", "numba"):
-            cpu.set_mode(path)
-            ms[path] = time_cpu(lambda: call(a), repeat)
-        cpu.set_mode(None)
+            with cpu.path(path):
+                ms[path] = time_cpu(lambda: call(a), repeat)
         gbs = (reads + writes) * n * dtype.itemsize / ms["numba"] / 1e6
         rows.append((name, ms["numpy"], ms["numba"], gbs, 100 * gbs / copy_gbs))
     par = parallel_loop(optim.adam_si_step_loop)

@@ -17,11 +17,13 @@ same bytes (7 arrays read, 5 written), measured in the same run.
     python demos/bench_step.py --threads 1 # BLAS and torch on one thread each
 """
 import argparse
+import contextlib
 import time
 
 import numpy as np
 
 import synapse_kernels as sk
+from synapse_kernels import cpu
 from synapse.data import Task
 from synapse.methods import EWC, SI, Method
 from synapse.model import cnn, mlp
@@ -49,24 +51,21 @@ def batches(x, y):
 
 
 def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None):
+    """A training step of ``net``; ``cpu_path`` ('numpy', ...) forces that CPU path in it."""
+    forced = (lambda: cpu.path(cpu_path)) if cpu_path else contextlib.nullcontext
     model = NETWORKS[net][0]()
-    if cpu_path:
-        sk.set_cpu_path(cpu_path)
-    opt = Adam(model.params, lr=1e-3)
+    with forced():
+        opt = Adam(model.params, lr=1e-3)
     method.attach(model)
     if hasattr(method, "Omega"):       # a task boundary has passed: the penalty is live
         method.Omega[...] = omega_init
     data = batches(x, y)
 
     def step():
-        previous = sk.set_cpu_path(cpu_path) if cpu_path else None
-        xb, yb = next(data)
-        model.loss_and_grad(xb, yb, check=False)
-        method.step(opt, model.params.grad)
-        if cpu_path:
-            sk.set_cpu_path(previous)
-    if cpu_path:
-        sk.set_cpu_path(None)
+        with forced():
+            xb, yb = next(data)
+            model.loss_and_grad(xb, yb, check=False)
+            method.step(opt, model.params.grad)
     return step, model
 
 

@@ -14,12 +14,14 @@ Which CPU path runs is chosen by the environment variable ``SYNAPSE_CPU_KERNELS`
 - ``numba``: the compiled loops, and an error if numba cannot provide them;
 - ``numpy``: the NumPy twins (the readable reference), e.g. to compare the two.
 
-``cpu_path()`` says in one line which path is active. The loops run on one thread. They are
+The choice is made on the first kernel call (and again after ``set_mode`` or ``path``), not
+on every step. ``cpu_path()`` says in one line which path is active. The loops run on one thread. They are
 memory-bound at the paper's sizes; on a shared two-core machine numba's ``prange`` made the
 fused adam_si update up to 1.4x faster while the other core was idle, and 20x slower (8 ms
 for 269k parameters) whenever another process held it, for at most a few percent of a step
 (``demos/bench_kernels.py --cpu`` measures both).
 """
+import contextlib
 import os
 import time
 
@@ -28,7 +30,7 @@ import numpy as np
 MODES = ("auto", "numba", "numpy")
 ENV = "SYNAPSE_CPU_KERNELS"
 
-_state = {"mode": None, "numba": None, "reason": None, "warm": {}}
+_state = {"mode": None, "numba": None, "reason": None, "warm": {}, "on": None}
 _loops = []
 
 
@@ -46,7 +48,18 @@ def set_mode(chosen=None):
     if chosen is not None and chosen not in MODES:
         raise ValueError(f"CPU kernels: expected one of {', '.join(MODES)}, got {chosen!r}")
     previous, _state["mode"] = _state["mode"], chosen
+    _state["on"] = None              # decided again on the next call
     return previous
+
+
+@contextlib.contextmanager
+def path(chosen):
+    """Run the block on the CPU path ``chosen`` ('auto', 'numba' or 'numpy'), then restore."""
+    previous = set_mode(chosen)
+    try:
+        yield
+    finally:
+        set_mode(previous)
 
 
 def _numba():
@@ -124,6 +137,7 @@ class Loop:
             if mode() == "numba" or _state["reason"] is not None:
                 raise
             _state["reason"] = f"numba could not compile {self.name}: {type(err).__name__}: {err}"
+            _state["on"] = None
             raise _Fallback from err
 
 
@@ -161,7 +175,10 @@ def run(fused_loop, arrays, scalars=(), extra=()):
     """Run a loop on ``arrays`` (flattened), ``scalars`` (cast to the arrays' dtype, as CuPy
     casts a ``T`` scalar) and ``extra`` (passed as they are); return False where the twin
     must run instead."""
-    if not compiled():
+    on = _state["on"]
+    if on is None:                    # decided once (per set_mode), not on every step
+        on = _state["on"] = compiled()
+    if not on:
         return False
     flat = flat_arrays(arrays)
     if flat is None:

@@ -358,14 +358,7 @@ class Recorder:
             return np.zeros((), dtype=next(a.dtype for a in args if isinstance(a, np.ndarray)))
 
 
-@contextlib.contextmanager
-def cpu_path(mode):
-    """Run the block with the CPU path forced to ``mode`` ('numpy', 'numba' or 'auto')."""
-    previous = cpu.set_mode(mode)
-    try:
-        yield
-    finally:
-        cpu.set_mode(previous)
+cpu_path = cpu.path     # run a block with the CPU path forced to 'numpy', 'numba' or 'auto'
 
 
 @contextlib.contextmanager
@@ -387,15 +380,12 @@ class Case:
     """One call of a public function: its arrays by kind, its scalars, and which arrays
     are write-only (poisoned with NaN before the call so an unwritten element fails)."""
     function: str
-    arrays: dict           # name -> 'normal' | 'positive' | 'fresh' | 'none'
+    arrays: dict           # name -> 'normal' | 'positive' | 'fresh'
     scalars: dict
 
     def inputs(self, xp, rng, shape, dtype):
         out = {}
         for name, kind in self.arrays.items():
-            if kind == "none":
-                out[name] = None
-                continue
             if kind == "fresh":
                 x = np.full(shape, np.nan)
             elif kind == "positive":
@@ -484,7 +474,7 @@ def check_case(case, launcher, dtype, shape, seed=0, xp=np, to_numpy=np.asarray,
 
 def _strided_copy(xp, x):
     """The same values in a non-contiguous view (every other element of a wider array)."""
-    if x is None or isinstance(x, (int, float, np.generic)):
+    if isinstance(x, (int, float, np.generic)):
         return x
     wide = xp.full(x.shape + (2,), np.nan, dtype=x.dtype)
     wide[..., 0] = x

@@ -323,14 +323,14 @@ def test_the_cache_lives_in_the_user_cache_not_beside_the_package(tmp_path):
     """Files written beside an installed package outlive `pip uninstall`; left in
     site-packages/synapse_kernels they make it a namespace package that hides a later
     editable install (README's two commands, in order, hit this)."""
-    import subprocess
-    import sys
     pytest.importorskip("numba")
     import synapse_kernels
-    package = os.path.dirname(synapse_kernels.__file__)
-    before = {f for f in os.listdir(os.path.join(package, "__pycache__"))
-              if f.endswith((".nbi", ".nbc"))} if os.path.isdir(
-        os.path.join(package, "__pycache__")) else set()
+    pycache = os.path.join(os.path.dirname(synapse_kernels.__file__), "__pycache__")
+
+    def cached_beside_package():
+        return {f for f in os.listdir(pycache) if f.endswith((".nbi", ".nbc"))} \
+            if os.path.isdir(pycache) else set()
+    before = cached_beside_package()
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(XDG_CACHE_HOME=str(tmp_path), SYNAPSE_CPU_KERNELS="numba")
     code = ("import numpy as np, synapse_kernels as k; k.warm_cpu(np.float32); "
@@ -340,7 +340,4 @@ def test_the_cache_lives_in_the_user_cache_not_beside_the_package(tmp_path):
     assert out.returncode == 0, out.stderr
     cached = list((tmp_path / "synapse" / "numba").rglob("*.nbi"))
     assert cached, "no cache written to $XDG_CACHE_HOME/synapse/numba"
-    after = {f for f in os.listdir(os.path.join(package, "__pycache__"))
-             if f.endswith((".nbi", ".nbc"))} if os.path.isdir(
-        os.path.join(package, "__pycache__")) else set()
-    assert after == before
+    assert cached_beside_package() == before

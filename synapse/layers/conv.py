@@ -46,9 +46,8 @@ def col2im(xp, gcol, x_shape, kh, kw, stride, out=None):
     n, c, h, w = x_shape
     ho, wo = out_size(h, w, kh, kw, stride)
     gcol = gcol.reshape(c, kh, kw, n, ho, wo)
-    gx = xp.zeros((c, n, h, w), dtype=gcol.dtype) if out is None else out   # channel-major
-    if out is not None:
-        gx.fill(0)
+    gx = xp.empty((c, n, h, w), dtype=gcol.dtype) if out is None else out   # channel-major
+    gx.fill(0)
     for i in range(kh):
         for j in range(kw):
             gx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += gcol[:, i, j]
