@@ -8,9 +8,10 @@ where torch is installed, PyTorch CPU doing the same plain step and a straightfo
 SI step. All timed in the same process, interleaved in rounds (this machine is noisy):
 medians are reported, with the spread of the per-round ratio, and the ratios are what to read.
 
-Under each table: the fused SI update alone (``adam_si_step`` on the network's parameter
-vector) against its memory-traffic floor: the time an in-place ``np.add`` takes to move the
-same bytes (7 arrays read, 5 written), measured in the same run.
+Under each MLP table: the step's matrix products alone, with NumPy and with torch (the floor
+under both libraries' step). Under each network: the fused SI update alone (``adam_si_step``
+on the network's parameter vector) against its memory-traffic floor: the time an in-place
+``np.add`` takes to move the same bytes (7 arrays read, 5 written), measured in the same run.
 
     python demos/bench_step.py [--nets mlp256 mlp2000 cnn] [--rounds 5] [--seconds 0.4]
     python demos/bench_step.py --twins     # also the synapse rows on the NumPy twins
@@ -162,18 +163,42 @@ def update_floor(n_params, repeat=10):
     v[:], Omega[:] = np.abs(v), np.abs(Omega)
     src, dst = np.ones(4 * n_params, dtype=np.float32), np.ones(4 * n_params, dtype=np.float32)
 
-    def median_ms(fn):
-        fn()
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1e3 * float(np.median(times))
-    floor_ms = median_ms(lambda: np.add(dst, src, out=dst))
+    floor_ms = median_ms(lambda: np.add(dst, src, out=dst), repeat)
     update_ms = median_ms(lambda: sk.adam_si_step(theta, g, m, v, delta, omega, Omega, ref, 0.1,
-                                                  1e-3, 0.9, 0.999, 1e-8))
+                                                  1e-3, 0.9, 0.999, 1e-8), repeat)
     return update_ms, floor_ms, 12 * n_params * 4 / floor_ms / 1e6
+
+
+def median_ms(fn, repeat):
+    """Median milliseconds of ``fn()`` over ``repeat`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def products_ms(model, batch, torch=None, repeat=20):
+    """(NumPy ms, torch ms or None) of an MLP step's matrix products alone: per Dense layer
+    x W, x^T g_y and, except on the first layer, g_y W^T; the floor under both libraries' step."""
+    rng = np.random.default_rng(1)
+    layers = [(layer.W, layer.needs_gx) for layer in model.layers if layer.kind == "dense"]
+    data = [(w, rng.random((batch, w.shape[0]), dtype=np.float32),
+             rng.random((batch, w.shape[1]), dtype=np.float32), gx) for w, gx in layers]
+
+    def products(mm, args):
+        for w, x, gy, gx in args:
+            mm(x, w), mm(x.T, gy)
+            if gx:
+                mm(gy, w.T)
+    ours = median_ms(lambda: products(np.matmul, data), repeat)
+    if torch is None:
+        return ours, None
+    tdata = [(torch.from_numpy(w), torch.from_numpy(x), torch.from_numpy(gy), gx)
+             for w, x, gy, gx in data]
+    return ours, median_ms(lambda: products(torch.mm, tdata), repeat)
 
 
 def spread(values):
@@ -260,6 +285,10 @@ def main(argv=None):
                 times["synapse EWC"] = times["synapse EWC"] + fisher / per_task
                 amortised = (fisher, per_task)
             report(net, batch, times, steps, args.rounds, amortised)
+            if net.startswith("mlp"):
+                ours, theirs = products_ms(model, batch, torch)
+                print(f"matrix products alone: {ours:.2f} ms with NumPy (OpenBLAS)" +
+                      (f", {theirs:.2f} ms with torch" if theirs is not None else ""))
         n = model.params.size
         update_ms, floor_ms, gbs = update_floor(n)
         print(f"fused SI update alone ({n:,} float32 parameters): {update_ms:.2f} ms; "
