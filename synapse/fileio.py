@@ -94,9 +94,20 @@ def load_npz(path, what="file"):
     except Exception as err:  # BadZipFile, EOFError, zlib.error, ValueError (pickle), OSError
         raise CheckpointError(f"{what} {path} is not a readable .npz archive: truncated, "
                               f"corrupt or not written by synapse ({type(err).__name__})") from None
-    for key, value in arrays.items():
-        if value.dtype.kind in "fc" and not np.isfinite(value).all():
-            bad = int(value.size - np.isfinite(value).sum())
-            raise CheckpointError(f"{what} {path} holds {bad} NaN/Inf values in {key!r}; "
-                                  f"refusing to load it")
+    bad = find_nonfinite(arrays)
+    if bad:
+        key, count = bad
+        raise CheckpointError(f"{what} {path} holds {count} NaN/Inf values in {key!r}; "
+                              f"refusing to load it")
     return arrays
+
+
+def find_nonfinite(arrays, kinds="fc"):
+    """``(key, number of NaN/Inf values)`` of the first array in ``arrays`` (a dict of NumPy
+    arrays) whose dtype kind is in ``kinds`` and that holds NaN/Inf; None when all are finite."""
+    for key, a in arrays.items():
+        if a.dtype.kind in kinds:
+            finite = np.isfinite(a)
+            if not finite.all():
+                return key, int(a.size - finite.sum())
+    return None

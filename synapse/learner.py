@@ -43,8 +43,8 @@ from ._kernels import kernels
 from .backend import to_float
 from .checks import check_count, check_representable, check_task_fits
 from .data.task import as_task
-from .errors import CheckpointError, UserError
-from .fileio import load_npz, remove_stale_tmp, save_npz_atomic
+from .errors import CheckpointError, DataError, UserError
+from .fileio import find_nonfinite, load_npz, remove_stale_tmp, save_npz_atomic
 from .progress import Progress
 
 EXPLOSION = 1e3
@@ -110,7 +110,7 @@ def train_epoch(model, method, optimizer, x, y, classes, batch_size, rng):
         loss = model.loss_and_grad(x[idx], y[idx], classes, check=False)
         loss_sum += loss
         if first is None:
-            first = loss.copy()
+            first = loss            # a fresh value each batch; nothing mutates it
         method.step(optimizer, model.params.grad)       # g: the task gradient, no penalty
         batches += 1
     return to_float(loss_sum) / batches, to_float(method.penalty()), to_float(first)
@@ -141,7 +141,7 @@ class Learner:
         self.eval_batch_size = check_count("eval_batch_size", eval_batch_size)
         if not isinstance(reset_optimizer, (bool, np.bool_)):
             raise UserError(f"reset_optimizer: must be True or False, got {reset_optimizer!r}")
-        check_representable(type(optimizer).__name__, model.dtype, **_hyper(optimizer))
+        check_representable(type(optimizer).__name__, model.dtype, **optimizer.float_settings())
         self.model, self.method, self.optimizer = model, method.attach(model), optimizer
         self.reset_optimizer = bool(reset_optimizer)
         self.checkpoint_dir, self.log, self.progress = checkpoint_dir, log, progress
@@ -150,6 +150,7 @@ class Learner:
         self.history = History()
         self.saved_after = None                       # tasks done in the last checkpoint
         self.declared = False                         # eval_tasks given: the total is known
+        self._checked = {}                            # id -> task checked against the model
 
     # -- what has been learned -----------------------------------------------------------
     @property
@@ -203,8 +204,9 @@ class Learner:
         self.learned.append(task)
         self.history.epochs.extend(records)
         self._check_not_silent(k, task, moved)
-        row = self.evaluate(self.tasks)
-        self.rows.append({id(t): a for t, a in zip(self.tasks, row)})
+        cols = self.tasks
+        row = evaluate(self.model, cols, self.eval_batch_size)
+        self.rows.append({id(t): a for t, a in zip(cols, row)})
         seconds = time.perf_counter() - started
         self._record(seconds, epochs)
         _log(self.log, f"{self._label(i, task)}: mean accuracy over seen tasks "
@@ -218,12 +220,19 @@ class Learner:
         if _contains(self.learned, task):
             raise UserError(f"learn: task {task.name!r} was already learned by this learner; "
                             f"build a new Task object to learn the same data again")
-        for t in [task] + eval_tasks:
-            if t is task or not _contains(self.columns, t):
-                check_task_fits(t, self.model)
+        self._check_fits([t for t in [task] + eval_tasks
+                          if t is task or not _contains(self.columns, t)])
         for t in [task] + eval_tasks:
             if not _contains(self.columns, t):
                 self.columns.append(t)
+
+    def _check_fits(self, tasks):
+        """``check_task_fits`` on each of ``tasks`` in order, once per task object per learner
+        (the checked tasks are kept, so an id is never reused by another task)."""
+        for t in tasks:
+            if id(t) not in self._checked:
+                check_task_fits(t, self.model)
+                self._checked[id(t)] = t
 
     def _epochs(self, task, epochs, i, k):
         """The epochs of task k (row i); returns the per-epoch records and, from the second
@@ -318,7 +327,8 @@ class Learner:
     def settings(self):
         """What a checkpoint must agree on to be continued by this learner."""
         opt = self.optimizer
-        return {"method": self.method.config(), "optimizer": type(opt).__name__, **_hyper(opt),
+        return {"method": self.method.config(), "optimizer": type(opt).__name__,
+                **opt.float_settings(),
                 "batch_size": self.batch_size, "seed": self.seed,
                 "reset_optimizer": self.reset_optimizer, "dtype": self.model.dtype.name}
 
@@ -329,10 +339,10 @@ class Learner:
         arrays = {f"param/{k}": v for k, v in self.model.state_dict().items()}
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
         arrays.update({f"method/{k}": v for k, v in self.method.state_dict().items()})
-        for key, a in arrays.items():
-            if a.dtype.kind == "f" and not np.isfinite(a).all():
-                raise DivergenceError(f"not writing a checkpoint to {folder}: {key} holds "
-                                      f"NaN/Inf values")
+        bad = find_nonfinite(arrays, kinds="f")
+        if bad:
+            raise DivergenceError(f"not writing a checkpoint to {folder}: {bad[0]} holds "
+                                  f"NaN/Inf values")
         meta = {"format": 2, "tasks_done": self.tasks_done, "first_index": self.first_index,
                 "learned": [t.name for t in self.learned], "history": self.history.to_dict(),
                 "settings": self.settings()}
@@ -401,12 +411,6 @@ def checkpoint_path(folder):
     return os.path.join(folder, CHECKPOINT)
 
 
-def _hyper(optimizer):
-    """The optimizer's real-valued settings (lr, momentum, betas, eps: whichever it has)."""
-    return {k: getattr(optimizer, k) for k in ("lr", "momentum", "beta1", "beta2", "eps")
-            if isinstance(getattr(optimizer, k, None), float)}
-
-
 def _contains(tasks, task):
     return any(t is task for t in tasks)
 
@@ -414,7 +418,7 @@ def _contains(tasks, task):
 def _as_list(tasks, where):
     if isinstance(tasks, (list, tuple)):
         return list(tasks)
-    raise UserError(f"{where}: expected a list of Tasks, got a {type(tasks).__name__}")
+    raise DataError(f"{where}: expected a list of Tasks, got a {type(tasks).__name__}")
 
 
 def _log(log, message):

@@ -3,7 +3,7 @@ import numpy as np
 
 from .checks import check_finite
 from .errors import DataError
-from .fileio import load_npz, save_npz_atomic
+from .fileio import find_nonfinite, load_npz, save_npz_atomic
 from .backend import asnumpy, check_dtype, get_array_module, resolve_device, to_device, xp_for
 from .init import get_initialiser
 from .losses import predict_labels, softmax_cross_entropy
@@ -203,9 +203,9 @@ class Sequential:
         never NaN/Inf (``load`` refuses them)."""
         arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
         arrays.update({f"extra/{k}": asnumpy(v) for k, v in (extra or {}).items()})
-        for key, a in arrays.items():
-            if a.dtype.kind == "f" and not np.isfinite(a).all():
-                raise DataError(f"not saving {path}: {key} holds NaN/Inf values")
+        bad = find_nonfinite(arrays, kinds="f")
+        if bad:
+            raise DataError(f"not saving {path}: {bad[0]} holds NaN/Inf values")
         save_npz_atomic(path, arrays)
 
     def load(self, path):

@@ -29,6 +29,10 @@ class Optimizer:
         if params.xp is np:
             warm_cpu(params.dtype)   # the loops compile now, not inside the first step
 
+    def float_settings(self):
+        """The real-valued settings (lr, momentum, betas, eps: whichever it has), by name."""
+        return {}
+
     def _zeros(self):
         return self.params.xp.zeros_like(self.params.theta)
 
@@ -82,6 +86,9 @@ class SGD(Optimizer):
         self.lr, self.momentum = float(lr), float(momentum)
         super().__init__(params)
 
+    def float_settings(self):
+        return {"lr": self.lr, "momentum": self.momentum}
+
     def step(self, g):
         self._check_grad(g)
         self.t += 1
@@ -114,6 +121,9 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: betas must be in [0, 1), got {beta1}, {beta2}")
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
         super().__init__(params)
+
+    def float_settings(self):
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def _scalars(self):
         """Host-side bias corrections: lr_t and eps_t of the fused update."""

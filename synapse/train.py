@@ -8,12 +8,12 @@ described in synapse/learner.py.
 """
 import os
 
-from .checks import check_count, check_task_fits
+from .checks import check_count
 from .data.task import as_task
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError
 from .fileio import remove_stale_tmp
-from .learner import (DivergenceError, History, Learner, SilentPenaltyWarning, checkpoint_path,
-                      evaluate, train_epoch)
+from .learner import (DivergenceError, History, Learner, SilentPenaltyWarning, _as_list,
+                      checkpoint_path, evaluate, train_epoch)
 
 __all__ = ["train_tasks", "DivergenceError", "SilentPenaltyWarning", "History", "Learner",
            "evaluate", "train_epoch"]
@@ -37,9 +37,7 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
     continues the sequence exactly as one call over all tasks would.
     A NaN/Inf or exploding loss raises DivergenceError naming the task and epoch.
     """
-    if not isinstance(tasks, (list, tuple)):
-        raise DataError(f"tasks: expected a list of Tasks, got a {type(tasks).__name__}")
-    tasks = [as_task(t, f"tasks[{i}]") for i, t in enumerate(tasks)]
+    tasks = [as_task(t, f"tasks[{i}]") for i, t in enumerate(_as_list(tasks, "tasks"))]
     if not tasks:
         raise ConfigError("tasks", "no tasks to learn (an empty list)")
     if isinstance(epochs, (list, tuple)):
@@ -51,8 +49,7 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
     learner = Learner(model, method, optimizer, batch_size=batch_size, seed=seed,
                       reset_optimizer=reset_optimizer, checkpoint_dir=checkpoint_dir, log=log,
                       progress=progress)
-    for task in tasks:                       # every task checked before hours of training
-        check_task_fits(task, model)
+    learner._check_fits(tasks)               # every task checked before hours of training
     first = 0
     if resume and checkpoint_dir:
         if os.path.exists(checkpoint_path(checkpoint_dir)):
