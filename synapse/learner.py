@@ -220,13 +220,13 @@ class Learner:
         if _contains(self.learned, task):
             raise UserError(f"learn: task {task.name!r} was already learned by this learner; "
                             f"build a new Task object to learn the same data again")
-        self._check_fits([t for t in [task] + eval_tasks
+        self.check_fits([t for t in [task] + eval_tasks
                           if t is task or not _contains(self.columns, t)])
         for t in [task] + eval_tasks:
             if not _contains(self.columns, t):
                 self.columns.append(t)
 
-    def _check_fits(self, tasks):
+    def check_fits(self, tasks):
         """``check_task_fits`` on each of ``tasks`` in order, once per task object per learner
         (the checked tasks are kept, so an id is never reused by another task)."""
         for t in tasks:

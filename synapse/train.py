@@ -49,7 +49,7 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
     learner = Learner(model, method, optimizer, batch_size=batch_size, seed=seed,
                       reset_optimizer=reset_optimizer, checkpoint_dir=checkpoint_dir, log=log,
                       progress=progress)
-    learner._check_fits(tasks)               # every task checked before hours of training
+    learner.check_fits(tasks)               # every task checked before hours of training
     first = 0
     if resume and checkpoint_dir:
         if os.path.exists(checkpoint_path(checkpoint_dir)):
