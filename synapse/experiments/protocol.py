@@ -61,7 +61,6 @@ class Protocol:
     run_one: Callable
     report: Callable
     doc: str = ""
-    examples: tuple = ()
     check: Optional[Callable] = None     # f(config, given): cross-setting rules
     expand: Optional[Callable] = None    # f(config) -> jobs, if not one per (seed, method, c)
 

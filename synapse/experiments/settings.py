@@ -233,10 +233,6 @@ class Setting:
     kind: object
     help: str
 
-    @property
-    def flag(self):
-        return "--" + self.name.replace("_", "-")
-
     def parse(self, text, where=None):
         return self._convert(self.kind.parse, text, where)
 

@@ -27,11 +27,18 @@ from synapse.methods import SI
 
 from . import common
 from .protocol import label_of
-from .settings import split_method
+from .settings import Integer, Setting, split_method
 
 METHODS = ("si", "feature-extraction", "finetune", "scratch")
 PRETRAIN_VAL_FRACTION = 0.1
 SELECTION_FRACTION = 0.5
+
+# The settings both transfer experiments add to the common ones.
+SETTINGS = (
+    Setting("pretrain_epochs", Integer(), "epochs of pretraining"),
+    Setting("pretrain_examples", Integer(none_ok=True), "pretraining examples (none: all)"),
+    Setting("shots", Integer(), "labelled examples per class of the small task"),
+)
 
 
 class TransferData:
@@ -69,6 +76,11 @@ def pretrain_task(name, x, y, classes, data_seed, pretrain_examples):
 def expand(config):
     """One job per seed: it pretrains once and runs every method from that network."""
     return [{"seed": seed, "method": "transfer", "c": None} for seed in config["seeds"]]
+
+
+def describe_data(load, config):
+    """A protocol's ``describe_data`` given its ``load(config) -> TransferData``."""
+    return describe(load(config), config)
 
 
 def describe(data, config):

@@ -69,19 +69,16 @@ PROTOCOL = protocol.Protocol(
     summary="Fig. 3 left: CNN pretrained on CIFAR-10 classes 0-7, then 8 vs 9 from 50 per class",
     doc=__doc__,
     settings=common_settings(transfer.METHODS, ("cifar10", "fashion-mnist", "mnist-subset"),
-                             continual=False) + (
-        Setting("widths", ListOf(Integer()), "the four conv layers' channels"),
-        Setting("pretrain_epochs", Integer(), "epochs of pretraining"),
-        Setting("pretrain_examples", Integer(none_ok=True),
-                "pretraining examples (none: all)"),
-        Setting("shots", Integer(), "labelled examples per class of the small task")),
+                             continual=False)
+    + (Setting("widths", ListOf(Integer()), "the four conv layers' channels"),)
+    + transfer.SETTINGS,
     profiles={"paper": PAPER,
               # a narrower CNN, 4,000 pretraining images, 2 + 20 epochs: minutes on a CPU
               "quick": dict(PAPER, widths=[16, 16, 32, 32], hidden=[128], batch_size=64,
                             pretrain_examples=4000, pretrain_epochs=2, epochs=20,
                             c=[0.1, 1.0, 10.0], seeds=list(range(5)))},
     figure="transfer_cifar",
-    describe_data=lambda config: transfer.describe(load(config), config),
+    describe_data=functools.partial(transfer.describe_data, load),
     run_one=functools.partial(transfer.run_one, load, make_model, "8 vs 9"),
     report=title, check=check, expand=transfer.expand)
 

@@ -19,7 +19,7 @@ from synapse.data import train_val_split
 from synapse.model import mlp
 
 from . import common, protocol, transfer
-from .settings import Integer, Setting, common_settings
+from .settings import common_settings
 
 # The paper gives the data sizes (10 per class), n = 5 and the network kind; the optimizer and
 # xi follow the authors' split-MNIST settings (ganguli-lab/pathint). The SI strength for transfer
@@ -79,10 +79,8 @@ def load(config):
 
 
 def make_model(config, image_shape, seed):
-    n_in = 1
-    for s in image_shape:
-        n_in *= s
-    return mlp([n_in, *config["hidden"], 10], seed=seed, device=config["device"])
+    return mlp([int(np.prod(image_shape)), *config["hidden"], 10], seed=seed,
+               device=config["device"])
 
 
 PROTOCOL = protocol.Protocol(
@@ -90,17 +88,13 @@ PROTOCOL = protocol.Protocol(
     summary="Fig. 3 right: pretrain on MNIST, then MNIST-bg from 10 labels per class",
     doc=__doc__,
     settings=common_settings(transfer.METHODS, ("auto", "mnist", "mnist-subset", "digits"),
-                             continual=False) + (
-        Setting("pretrain_epochs", Integer(), "epochs of pretraining"),
-        Setting("pretrain_examples", Integer(none_ok=True),
-                "pretraining examples (none: all)"),
-        Setting("shots", Integer(), "labelled examples per class of the small task")),
+                             continual=False) + transfer.SETTINGS,
     profiles={"paper": PAPER,
               # 5 pretraining epochs, 30 on the small task, c grid 0.1-10, 5 seeds: ~1 min
               "quick": dict(PAPER, pretrain_epochs=5, epochs=30, c=[0.1, 1.0, 10.0],
                             seeds=list(range(5)))},
     figure="transfer_mnist_bg",
-    describe_data=lambda config: transfer.describe(load(config), config),
+    describe_data=functools.partial(transfer.describe_data, load),
     run_one=functools.partial(transfer.run_one, load, make_model, "MNIST-bg"),
     report=functools.partial(transfer.report, "Transfer MNIST -> MNIST-bg"),
     expand=transfer.expand)
