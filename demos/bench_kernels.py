@@ -2,7 +2,8 @@
 
 Each kernel must move (read + write) a known number of arrays; bandwidth = bytes / time,
 timed with CUDA events after warm-up, median of many runs. The copy of one array of the same
-size, timed in the same run, is the ceiling. The fused adam_si step is also timed against
+size, timed in the same run, is the ceiling. The four updates are timed twice: keeping the
+change in ``delta``, and as training runs them (``/unkept``: the change is not stored). The fused adam_si step is also timed against
 the same update written as unfused CuPy array expressions.
 
     python demos/bench_kernels.py [--n 16777216] [--dtype float32] [--repeat 50]
@@ -46,6 +47,17 @@ KERNELS = {
     "sgd_si_step": (6, 4, lambda a: sk.sgd_si_step(
         a["theta"], a["g"], a["buf"], a["delta"], a["omega"], a["Omega"], a["theta_ref"], 0.1,
         1e-3, 0.9)),
+    # the updates as training runs them: the change is not kept (delta=None, one write fewer)
+    "adam_step/unkept": (4, 3, lambda a: sk.adam_step(a["theta"], a["g"], a["m"], a["v"], None,
+                                                      **ADAM)),
+    "sgd_step/unkept": (3, 2, lambda a: sk.sgd_step(a["theta"], a["g"], a["buf"], None, 1e-3,
+                                                    0.9)),
+    "adam_si_step/unkept": (7, 4, lambda a: sk.adam_si_step(
+        a["theta"], a["g"], a["m"], a["v"], None, a["omega"], a["Omega"], a["theta_ref"], 0.1,
+        **ADAM)),
+    "sgd_si_step/unkept": (6, 3, lambda a: sk.sgd_si_step(
+        a["theta"], a["g"], a["buf"], None, a["omega"], a["Omega"], a["theta_ref"], 0.1, 1e-3,
+        0.9)),
 }
 NAMES = ["omega", "g", "delta", "delta_prev", "out", "Omega", "theta", "theta_ref", "m", "v",
          "buf", "Omega_c", "omega_c", "theta_ref_c"]

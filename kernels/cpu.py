@@ -154,12 +154,16 @@ def flat_arrays(arrays):
     """1-d views of NumPy arrays of one float dtype and one shape, or None where the loop
     cannot take them as they are (another backend, mixed dtypes or shapes, a read-only array,
     a non-contiguous view of more than one dimension); the twin then runs (and raises NumPy's
-    own error where the call is wrong)."""
+    own error where the call is wrong). A None after the first array (an output the caller
+    does not keep) stays None: numba compiles that loop with the store left out."""
     first = arrays[0]
     if type(first) is not np.ndarray or first.dtype not in (np.float32, np.float64):
         return None
     out = []
     for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
         if type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape \
                 or not a.flags.writeable:
             return None
@@ -192,9 +196,9 @@ def run(fused_loop, arrays, scalars=(), extra=()):
 
 
 def warm(dtype=np.float32):
-    """Compile (or load from the disk cache) every loop for contiguous ``dtype`` arrays, so
-    the first training step is not the one that pays. Returns the seconds it took (0 when
-    already warm or when the twins run)."""
+    """Compile (or load from the disk cache) every loop for contiguous ``dtype`` arrays, the
+    updates with and without ``delta`` kept, so the first training step is not the one that
+    pays. Returns the seconds it took (0 when already warm or when the twins run)."""
     dtype = np.dtype(dtype)
     if dtype in _state["warm"] or dtype not in (np.float32, np.float64) or not compiled():
         return 0.0
@@ -206,10 +210,11 @@ def warm(dtype=np.float32):
     si.penalty_grad(a[0], a[1], a[2], a[3], 1.0, out=a[4])
     si.penalty_value(a[0], a[1], a[2], 1.0)
     si.consolidate(a[0], a[1], a[2], a[3], 1.0)
-    optim.adam_step(a[0], a[1], a[2], a[3], a[4], 1e-3, 0.9, 0.999, 1e-8)
-    optim.sgd_step(a[0], a[1], a[2], a[3], 0.1, 0.9)
-    optim.adam_si_step(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], 1.0, 1e-3, 0.9, 0.999,
-                       1e-8)
-    optim.sgd_si_step(a[0], a[1], a[2], a[3], a[4], a[5], a[6], 1.0, 0.1, 0.9)
+    for delta in (a[4], None):
+        optim.adam_step(a[0], a[1], a[2], a[3], delta, 1e-3, 0.9, 0.999, 1e-8)
+        optim.sgd_step(a[0], a[1], a[2], delta, 0.1, 0.9)
+        optim.adam_si_step(a[0], a[1], a[2], a[3], delta, a[5], a[6], a[7], 1.0, 1e-3, 0.9,
+                           0.999, 1e-8)
+        optim.sgd_si_step(a[0], a[1], a[2], delta, a[5], a[6], a[7], 1.0, 0.1, 0.9)
     seconds = _state["warm"][dtype] = time.perf_counter() - start
     return seconds

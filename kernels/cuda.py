@@ -11,7 +11,12 @@ CuPy's conventions, which every body below relies on:
   array listed as an output is read-modify-write (``omega -= g * delta`` updates omega);
 - ``T`` is bound from the array arguments (float32 or float64, all alike); a host scalar
   declared ``T`` (a Python float such as ``lr_t``) is cast to that ``T`` by CuPy.
+
+The optimizer updates name the change they make ``d`` (a local) and apply it, ``theta += d``.
+``update`` launches such a kernel as declared when the caller does not keep the change, and
+``keeping_delta(spec)``, the same body plus ``delta = d`` into one more output, when it does.
 """
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -53,6 +58,22 @@ class Reduction:
         return cupy.ReductionKernel(self.in_params, self.out_params, self.map_expr,
                                     self.reduce_expr, self.post_map_expr, self.identity,
                                     self.name)
+
+
+@functools.lru_cache(maxsize=None)
+def keeping_delta(spec):
+    """``spec`` with one more output, ``delta``, that keeps the change ``d`` its body made."""
+    return dataclasses.replace(
+        spec, name=spec.name + "_delta", out_params=spec.out_params + ", T delta",
+        operation=spec.operation.rstrip() + "\n    delta = d;  // the change, kept for the caller\n")
+
+
+def update(spec, delta, *args):
+    """Launch an update kernel on ``args``; where ``delta`` is an array, the variant that also
+    stores the change in it (one more array written per element)."""
+    if delta is None:
+        return spec(*args)
+    return keeping_delta(spec)(*args, delta)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,12 +1,16 @@
 """Optimizer updates over a flat parameter vector, plain and fused with SI.
 
-Each update writes the change it makes into ``delta`` and applies ``theta += delta``,
-so SI can integrate ``-g * delta`` whatever the optimizer.
+Each update computes the change it makes, ``d``, and applies ``theta += d``. Where the caller
+passes an array ``delta`` the change is also kept there (SI's unfused path integrates ``-g *
+delta`` from it, whatever the optimizer; the identity check sums it); ``delta=None`` keeps
+nothing, and the fused kernel and loop write one array fewer per element, which on the CPU
+is a few percent of a small network's training step (the fused SI updates integrate omega from
+``d`` inside the pass and never need it kept).
 
 Adam in PyTorch's form: with ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` and
 ``eps_t = eps * sqrt(1 - beta2^t)`` (computed on the host),
 ``theta -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)`` becomes
-``delta = -lr_t * m / (sqrt(v) + eps_t)``.
+``d = -lr_t * m / (sqrt(v) + eps_t)``.
 
 As in chainer's adam.py, each CUDA body sits above its NumPy twin, with the same body as a
 fused CPU loop (numba, ``cpu.py``) between them; host-side scalars (``1 - beta1``, ``2 c``)
@@ -18,18 +22,18 @@ import numpy as np
 
 from . import cpu
 from ._dispatch import on_gpu, scratch
-from .cuda import Elementwise
+from .cuda import Elementwise, update
 from .si import penalty_grad, omega_accumulate
 
 ADAM_SCALARS = "T lr_t, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps_t"
 
 ADAM_STEP = Elementwise(
-    "synapse_adam_step", "T g, " + ADAM_SCALARS, "T theta, T m, T v, T delta",
+    "synapse_adam_step", "T g, " + ADAM_SCALARS, "T theta, T m, T v",
     """
     m = beta1 * m + one_minus_beta1 * g;          // m = b1 m + (1 - b1) g
     v = beta2 * v + one_minus_beta2 * g * g;      // v = b2 v + (1 - b2) g^2
-    delta = -lr_t * m / (sqrt(v) + eps_t);        // the step Adam takes
-    theta += delta;
+    T d = -lr_t * m / (sqrt(v) + eps_t);          // the step Adam takes
+    theta += d;
     """)
 
 
@@ -41,20 +45,26 @@ def adam_step_loop(theta, m, v, delta, g, lr_t, beta1, one_minus_beta1, beta2, o
         mi = beta1 * m[i] + one_minus_beta1 * gi              # m = b1 m + (1 - b1) g
         vi = beta2 * v[i] + one_minus_beta2 * (gi * gi)       # v = b2 v + (1 - b2) g^2
         d = -lr_t * (mi / (np.sqrt(vi) + eps_t))              # the step Adam takes
-        m[i], v[i], delta[i] = mi, vi, d
+        m[i], v[i] = mi, vi
         theta[i] += d
+        if delta is not None:                                 # (resolved when compiled)
+            delta[i] = d
 
 
 def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
-    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  delta = -lr_t m / (sqrt(v) + eps_t);  theta += delta."""
+    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  d = -lr_t m / (sqrt(v) + eps_t);  theta += d.
+
+    The change ``d`` is kept in ``delta`` where that is an array (None: not kept). Returns
+    ``delta``."""
     if on_gpu(theta):
-        ADAM_STEP(g, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t, theta, m, v, delta)
+        update(ADAM_STEP, delta, g, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t,
+               theta, m, v)
         return delta
     if cpu.run(adam_step_loop, (theta, m, v, delta, g),
                (lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
     # NumPy twin
-    tmp = scratch(theta, tmp)
+    tmp, d = scratch(theta, tmp), scratch(theta, delta)
     m *= beta1
     np.multiply(g, 1.0 - beta1, out=tmp)
     m += tmp                                # m = b1 m + (1 - b1) g
@@ -64,22 +74,23 @@ def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
     v += tmp                                # v = b2 v + (1 - b2) g^2
     np.sqrt(v, out=tmp)
     tmp += eps_t
-    np.divide(m, tmp, out=delta)
-    delta *= -lr_t                          # delta = -lr_t m / (sqrt(v) + eps_t)
-    theta += delta
+    np.divide(m, tmp, out=d)
+    d *= -lr_t                              # d = -lr_t m / (sqrt(v) + eps_t)
+    theta += d
     return delta
 
 
 SGD_STEP = Elementwise(
-    "synapse_sgd_step", "T g, T lr, T momentum", "T theta, T buf, T delta",
+    "synapse_sgd_step", "T g, T lr, T momentum", "T theta, T buf",
     """
+    T d;
     if (momentum != 0) {
         buf = momentum * buf + g;                 // heavy ball: buf = mu buf + g
-        delta = -lr * buf;
+        d = -lr * buf;
     } else {
-        delta = -lr * g;                          // plain SGD leaves buf alone
+        d = -lr * g;                              // plain SGD leaves buf alone
     }
-    theta += delta;
+    theta += d;
     """)
 
 
@@ -92,39 +103,44 @@ def sgd_step_loop(theta, buf, delta, g, lr, momentum):
             d = -lr * b
         else:
             d = -lr * g[i]                            # plain SGD leaves buf alone
-        delta[i] = d
         theta[i] += d
+        if delta is not None:                         # (resolved when compiled)
+            delta[i] = d
 
 
 def sgd_step(theta, g, buf, delta, lr, momentum, tmp=None):
-    """buf = momentum buf + g;  delta = -lr buf;  theta += delta (PyTorch's heavy-ball form)."""
+    """buf = momentum buf + g;  d = -lr buf;  theta += d (PyTorch's heavy-ball form).
+
+    The change ``d`` is kept in ``delta`` where that is an array (None: not kept). Returns
+    ``delta``."""
     if on_gpu(theta):
         buf = scratch(theta, buf)  # untouched when momentum == 0, but CuPy needs an array
-        SGD_STEP(g, lr, momentum, theta, buf, delta)
+        update(SGD_STEP, delta, g, lr, momentum, theta, buf)
         return delta
     if cpu.run(sgd_step_loop, (theta, scratch(theta, buf), delta, g), (lr, momentum)):
         return delta
     # NumPy twin
+    d = scratch(theta, delta)
     if momentum:
         buf *= momentum
         buf += g
-        np.multiply(buf, -lr, out=delta)
+        np.multiply(buf, -lr, out=d)
     else:
-        np.multiply(g, -lr, out=delta)
-    theta += delta
+        np.multiply(g, -lr, out=d)
+    theta += d
     return delta
 
 
 ADAM_SI_STEP = Elementwise(
     "synapse_adam_si_step", "T g, T Omega, T theta_ref, T two_c, " + ADAM_SCALARS,
-    "T theta, T m, T v, T omega, T delta",
+    "T theta, T m, T v, T omega",
     """
     T gt = g + two_c * Omega * (theta - theta_ref);  // Eq. 1: gradient of the surrogate loss
     m = beta1 * m + one_minus_beta1 * gt;            // Adam on gt
     v = beta2 * v + one_minus_beta2 * gt * gt;
-    delta = -lr_t * m / (sqrt(v) + eps_t);
-    theta += delta;
-    omega -= g * delta;                              // Eq. 2-3, with the task gradient g
+    T d = -lr_t * m / (sqrt(v) + eps_t);
+    theta += d;
+    omega -= g * d;                                  // Eq. 2-3, with the task gradient g
     """)
 
 
@@ -137,47 +153,51 @@ def adam_si_step_loop(theta, m, v, omega, delta, g, Omega, theta_ref, two_c, lr_
         mi = beta1 * m[i] + one_minus_beta1 * gt            # Adam on gt
         vi = beta2 * v[i] + one_minus_beta2 * (gt * gt)
         d = -lr_t * (mi / (np.sqrt(vi) + eps_t))
-        m[i], v[i], delta[i] = mi, vi, d
+        m[i], v[i] = mi, vi
         theta[i] = ti + d
         omega[i] -= gi * d                                  # Eq. 2-3, with the task gradient g
+        if delta is not None:                               # (resolved when compiled)
+            delta[i] = d
 
 
 def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1, beta2, eps_t,
                  tmp=None, tmp2=None):
     """One Adam step on the surrogate loss, then SI's omega from the actual change.
 
-    gt = g + 2 c Omega (theta - theta_ref); Adam on gt; omega += -g * delta.
+    gt = g + 2 c Omega (theta - theta_ref); Adam on gt, change d; omega += -g * d.
     ``g`` stays the task gradient without the penalty, as in the authors' code
     (github.com/ganguli-lab/pathint: ``unreg_grads`` in ``pathint/optimizers.py``, used by
-    the path-integral protocol in ``pathint/protocols.py``).
+    the path-integral protocol in ``pathint/protocols.py``). The change is kept in ``delta``
+    where that is an array (None: not kept). Returns ``delta``.
     """
     if on_gpu(theta):
-        ADAM_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr_t, beta1, 1.0 - beta1, beta2,
-                     1.0 - beta2, eps_t, theta, m, v, omega, delta)
+        update(ADAM_SI_STEP, delta, g, Omega, theta_ref, 2.0 * c, lr_t, beta1, 1.0 - beta1,
+               beta2, 1.0 - beta2, eps_t, theta, m, v, omega)
         return delta
     if cpu.run(adam_si_step_loop, (theta, m, v, omega, delta, g, Omega, theta_ref),
                (2.0 * c, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
     # NumPy twin
     gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
-    adam_step(theta, gt, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=tmp)
-    omega_accumulate(omega, g, delta, tmp=tmp)
+    d = adam_step(theta, gt, m, v, scratch(theta, delta), lr_t, beta1, beta2, eps_t, tmp=tmp)
+    omega_accumulate(omega, g, d, tmp=tmp)
     return delta
 
 
 SGD_SI_STEP = Elementwise(
     "synapse_sgd_si_step", "T g, T Omega, T theta_ref, T two_c, T lr, T momentum",
-    "T theta, T buf, T omega, T delta",
+    "T theta, T buf, T omega",
     """
     T gt = g + two_c * Omega * (theta - theta_ref);  // Eq. 1: gradient of the surrogate loss
+    T d;
     if (momentum != 0) {
         buf = momentum * buf + gt;                   // SGD with momentum on gt
-        delta = -lr * buf;
+        d = -lr * buf;
     } else {
-        delta = -lr * gt;
+        d = -lr * gt;
     }
-    theta += delta;
-    omega -= g * delta;                              // Eq. 2-3, with the task gradient g
+    theta += d;
+    omega -= g * d;                                  // Eq. 2-3, with the task gradient g
     """)
 
 
@@ -192,23 +212,25 @@ def sgd_si_step_loop(theta, buf, omega, delta, g, Omega, theta_ref, two_c, lr, m
             d = -lr * b
         else:
             d = -lr * gt
-        delta[i] = d
         theta[i] = ti + d
         omega[i] -= gi * d                                  # Eq. 2-3, with the task gradient g
+        if delta is not None:                               # (resolved when compiled)
+            delta[i] = d
 
 
 def sgd_si_step(theta, g, buf, delta, omega, Omega, theta_ref, c, lr, momentum, tmp=None,
                 tmp2=None):
-    """SGD (with momentum) on the surrogate loss, then omega += -g * delta."""
+    """SGD (with momentum) on the surrogate loss, change d, then omega += -g * d; the change
+    is kept in ``delta`` where that is an array (None: not kept). Returns ``delta``."""
     if on_gpu(theta):
         buf = scratch(theta, buf)  # untouched when momentum == 0
-        SGD_SI_STEP(g, Omega, theta_ref, 2.0 * c, lr, momentum, theta, buf, omega, delta)
+        update(SGD_SI_STEP, delta, g, Omega, theta_ref, 2.0 * c, lr, momentum, theta, buf, omega)
         return delta
     if cpu.run(sgd_si_step_loop, (theta, scratch(theta, buf), omega, delta, g, Omega, theta_ref),
                (2.0 * c, lr, momentum)):
         return delta
     # NumPy twin
     gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
-    sgd_step(theta, gt, buf, delta, lr, momentum)
-    omega_accumulate(omega, g, delta, tmp=tmp)
+    d = sgd_step(theta, gt, buf, scratch(theta, delta), lr, momentum)
+    omega_accumulate(omega, g, d, tmp=tmp)
     return delta

@@ -1,12 +1,14 @@
 """Optimizers over the flat parameter vector.
 
-``step(g)`` applies one update and returns ``delta = theta_new - theta_old``, the change it
-actually made (also kept as ``opt.delta``): SI integrates ``-g * delta`` whatever the optimizer.
-The element-wise math lives in ``synapse_kernels``: a fused CUDA kernel on CuPy; on the CPU
-the same body as a loop compiled by numba (warmed when the optimizer is built, so no step pays
-for the compile), or its NumPy twin. ``step_si(g, omega, Omega, theta_ref, c)`` is the same
-update on SI's surrogate loss, with the penalty gradient and the omega update fused into it
-(one pass, one kernel).
+``step(g)`` applies one update and returns ``delta``, the change it actually made (kept in
+``opt.delta``): SI's unfused path integrates ``-g * delta`` from it, whatever the optimizer.
+``step(g, keep_delta=False)`` makes the same update without storing the change (returns None):
+one array fewer written per step, which is how the methods train. The element-wise math lives
+in ``synapse_kernels``: a fused CUDA kernel on CuPy; on the CPU the same body as a loop
+compiled by numba (warmed when the optimizer is built, so no step pays for the compile), or
+its NumPy twin. ``step_si(g, omega, Omega, theta_ref, c)`` is the same update on SI's
+surrogate loss, with the penalty gradient and the omega update fused into it (one pass, one
+kernel; omega is integrated from the change inside the pass).
 """
 import math
 
@@ -68,6 +70,10 @@ class Optimizer:
             warm_cpu(self.params.dtype)
         return self.load_state_dict(state)
 
+    def _kept(self, keep_delta):
+        """Where the update stores its change: ``self.delta``, or nowhere (None)."""
+        return self.delta if keep_delta else None
+
     def _check_grad(self, g):
         theta = self.params.theta
         if g.shape != theta.shape or g.dtype != theta.dtype:
@@ -89,18 +95,18 @@ class SGD(Optimizer):
     def float_settings(self):
         return {"lr": self.lr, "momentum": self.momentum}
 
-    def step(self, g):
+    def step(self, g, keep_delta=True):
         self._check_grad(g)
         self.t += 1
-        return kernels.sgd_step(self.params.theta, g, self.buf, self.delta, self.lr,
-                                self.momentum, tmp=self._tmp)
+        return kernels.sgd_step(self.params.theta, g, self.buf, self._kept(keep_delta),
+                                self.lr, self.momentum, tmp=self._tmp)
 
-    def step_si(self, g, omega, Omega, theta_ref, c):
+    def step_si(self, g, omega, Omega, theta_ref, c, keep_delta=True):
         """SGD on g + 2 c Omega (theta - theta_ref) (Eq. 1); then omega += -g * delta."""
         self._check_grad(g)
         self.t += 1
-        return kernels.sgd_si_step(self.params.theta, g, self.buf, self.delta, omega, Omega,
-                                   theta_ref, c, self.lr, self.momentum,
+        return kernels.sgd_si_step(self.params.theta, g, self.buf, self._kept(keep_delta),
+                                   omega, Omega, theta_ref, c, self.lr, self.momentum,
                                    tmp=self._tmp, tmp2=self._tmp2)
 
 
@@ -130,21 +136,22 @@ class Adam(Optimizer):
         c2 = math.sqrt(1.0 - self.beta2 ** self.t)
         return self.lr * c2 / (1.0 - self.beta1 ** self.t), self.eps * c2
 
-    def step(self, g):
+    def step(self, g, keep_delta=True):
         self._check_grad(g)
         self.t += 1
         lr_t, eps_t = self._scalars()
-        return kernels.adam_step(self.params.theta, g, self.m, self.v, self.delta, lr_t,
-                                 self.beta1, self.beta2, eps_t, tmp=self._tmp)
+        return kernels.adam_step(self.params.theta, g, self.m, self.v, self._kept(keep_delta),
+                                 lr_t, self.beta1, self.beta2, eps_t, tmp=self._tmp)
 
-    def step_si(self, g, omega, Omega, theta_ref, c):
+    def step_si(self, g, omega, Omega, theta_ref, c, keep_delta=True):
         """Adam on g + 2 c Omega (theta - theta_ref) (Eq. 1); then omega += -g * delta."""
         self._check_grad(g)
         self.t += 1
         lr_t, eps_t = self._scalars()
-        return kernels.adam_si_step(self.params.theta, g, self.m, self.v, self.delta, omega,
-                                    Omega, theta_ref, c, lr_t, self.beta1, self.beta2, eps_t,
-                                    tmp=self._tmp, tmp2=self._tmp2)
+        return kernels.adam_si_step(self.params.theta, g, self.m, self.v,
+                                    self._kept(keep_delta), omega, Omega, theta_ref, c, lr_t,
+                                    self.beta1, self.beta2, eps_t, tmp=self._tmp,
+                                    tmp2=self._tmp2)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

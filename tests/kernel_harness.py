@@ -319,8 +319,18 @@ class CpuLauncher:
             self._functions[sig] = getattr(lib, sig.symbol)
         return self._functions[sig]
 
+    def replaced(self, spec):
+        """The spec to run for ``spec``: its replacement, or the replacement's variant that
+        keeps the change (``cuda.keeping_delta``) where a kept-change launch's base is replaced."""
+        if spec.name in self.replace:
+            return self.replace[spec.name]
+        base = spec.name.removesuffix("_delta")
+        if base != spec.name and base in self.replace:
+            return cuda.keeping_delta(self.replace[base])
+        return spec
+
     def __call__(self, spec, *args):
-        spec = self.replace.get(spec.name, spec)
+        spec = self.replaced(spec)
         sig = signature(spec, args)
         self.seen.append(sig)
         ps = params(spec)
@@ -380,12 +390,15 @@ class Case:
     """One call of a public function: its arrays by kind, its scalars, and which arrays
     are write-only (poisoned with NaN before the call so an unwritten element fails)."""
     function: str
-    arrays: dict           # name -> 'normal' | 'positive' | 'fresh'
+    arrays: dict           # name -> 'normal' | 'positive' | 'fresh' | 'none' (passed as None)
     scalars: dict
 
     def inputs(self, xp, rng, shape, dtype):
         out = {}
         for name, kind in self.arrays.items():
+            if kind == "none":
+                out[name] = None
+                continue
             if kind == "fresh":
                 x = np.full(shape, np.nan)
             elif kind == "positive":
@@ -422,9 +435,19 @@ CASES = {
                                       delta="fresh"), dict(lr=0.1, momentum=0.9)),
     "sgd_step/no_momentum": Case("sgd_step", dict(theta="normal", g="normal", buf="normal",
                                                   delta="fresh"), dict(lr=0.1, momentum=0.0)),
+    "adam_step/unkept": Case("adam_step", dict(theta="normal", g="normal", m="normal",
+                                               v="positive", delta="none"), ADAM),
+    "sgd_step/unkept": Case("sgd_step", dict(theta="normal", g="normal", buf="normal",
+                                             delta="none"), dict(lr=0.1, momentum=0.9)),
+    "sgd_step/no_momentum/unkept": Case("sgd_step", dict(theta="normal", g="normal",
+                                                         buf="normal", delta="none"),
+                                        dict(lr=0.1, momentum=0.0)),
     "adam_si_step": Case("adam_si_step", dict(theta="normal", g="normal", m="normal",
                                               v="positive", delta="fresh", **SI_ARRAYS),
                          dict(c=0.5, **ADAM)),
+    "adam_si_step/unkept": Case("adam_si_step", dict(theta="normal", g="normal", m="normal",
+                                                     v="positive", delta="none", **SI_ARRAYS),
+                                dict(c=0.5, **ADAM)),
     "adam_si_step/first_task": Case(
         "adam_si_step", dict(theta="normal", g="normal", m="normal", v="positive",
                              delta="fresh", omega="normal", Omega="normal", theta_ref="normal"),
@@ -436,6 +459,9 @@ CASES = {
                                                         buf="normal", delta="fresh",
                                                         **SI_ARRAYS),
                                     dict(c=0.5, lr=0.1, momentum=0.0)),
+    "sgd_si_step/unkept": Case("sgd_si_step", dict(theta="normal", g="normal", buf="normal",
+                                                   delta="none", **SI_ARRAYS),
+                               dict(c=0.5, lr=0.1, momentum=0.9)),
 }
 
 
@@ -469,12 +495,15 @@ def check_case(case, launcher, dtype, shape, seed=0, xp=np, to_numpy=np.asarray,
     for name, w in want.items():
         if isinstance(w, np.ndarray):
             compare(to_numpy(got[name]), w, dtype, f"{case.function}: array {name}")
-    compare(to_numpy(got_ret), want_ret, dtype, f"{case.function}: return value")
+    if want_ret is None:                 # an update that kept no change returns None
+        assert got_ret is None, f"{case.function}: returned {type(got_ret)}, expected None"
+    else:
+        compare(to_numpy(got_ret), want_ret, dtype, f"{case.function}: return value")
 
 
 def _strided_copy(xp, x):
     """The same values in a non-contiguous view (every other element of a wider array)."""
-    if isinstance(x, (int, float, np.generic)):
+    if x is None or isinstance(x, (int, float, np.generic)):
         return x
     wide = xp.full(x.shape + (2,), np.nan, dtype=x.dtype)
     wide[..., 0] = x

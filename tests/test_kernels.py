@@ -37,12 +37,27 @@ def test_kernel_body_matches_twin(name, dtype, launcher):
     h.check_case(h.CASES[name], launcher, dtype, (2, 3), seed=9, strided=True)
 
 
+UPDATES = (optim.ADAM_STEP, optim.SGD_STEP, optim.ADAM_SI_STEP, optim.SGD_SI_STEP)
+
+
 def test_every_kernel_is_checked(launcher):
-    """Each spec in si.py / optim.py is launched, in both dtypes, by some case."""
+    """Each spec in si.py / optim.py is launched, in both dtypes, by some case; each update
+    both as declared (the change not kept) and keeping the change in ``delta``."""
     specs = {v.name for m in (si, optim) for v in vars(m).values()
              if isinstance(v, (sk.cuda.Elementwise, sk.cuda.Reduction))}
+    specs |= {sk.cuda.keeping_delta(spec).name for spec in UPDATES}
     launched = {(s.spec.name, s.ctype) for s in h.launch_signatures()}
     assert launched == {(n, t) for n in specs for t in ("float", "double")}
+
+
+def test_keeping_delta_adds_one_output_and_one_line():
+    for spec in UPDATES:
+        kept = sk.cuda.keeping_delta(spec)
+        assert "T d" in spec.operation and "delta" not in spec.out_params
+        assert kept.out_params == spec.out_params + ", T delta"
+        assert kept.operation.startswith(spec.operation.rstrip())
+        assert kept.operation[len(spec.operation.rstrip()):].split("//")[0].strip() == \
+            "delta = d;"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +81,8 @@ def test_cupy_generated_source_compiles(nvcc, build_dir):
     for ctype in ("float", "double"):
         src = h.cupy_source([s for s in signatures if s.ctype == ctype])
         ptx = h.compile_ptx(src, build_dir, include=h.cupy_include_dir()).read_text()
-        assert ptx.count(".entry synapse_") == 8  # every kernel but the reduction
+        assert ptx.count(".entry synapse_") == 12  # every kernel but the reduction, the
+        #                                              four updates also keeping delta
 
 
 def test_nvcc_rejects_a_typo(nvcc, build_dir):
@@ -80,11 +96,16 @@ def test_nvcc_rejects_a_typo(nvcc, build_dir):
 
 # A mutant: (case, spec, field, old, new). Each must make the CPU check fail.
 MUTANTS = [
-    ("adam_si_step", optim.ADAM_SI_STEP, "operation", "omega -= g * delta", "omega += g * delta"),
-    ("adam_si_step", optim.ADAM_SI_STEP, "operation", "omega -= g * delta", "omega -= gt * delta"),
+    ("adam_si_step", optim.ADAM_SI_STEP, "operation", "omega -= g * d", "omega += g * d"),
+    ("adam_si_step", optim.ADAM_SI_STEP, "operation", "omega -= g * d", "omega -= gt * d"),
+    ("adam_si_step/unkept", optim.ADAM_SI_STEP, "operation", "omega -= g * d", "omega += g * d"),
     ("sgd_si_step", optim.SGD_SI_STEP, "operation", "T gt = g + two_c", "T gt = g - two_c"),
+    ("sgd_si_step/unkept", optim.SGD_SI_STEP, "operation", "theta += d", "theta -= d"),
     ("adam_step", optim.ADAM_STEP, "operation", "sqrt(v) + eps_t", "sqrt(v + eps_t)"),
-    ("sgd_step/no_momentum", optim.SGD_STEP, "operation", "delta = -lr * g;", ""),
+    ("adam_step/unkept", optim.ADAM_STEP, "operation", "sqrt(v) + eps_t", "sqrt(v + eps_t)"),
+    ("sgd_step/no_momentum", optim.SGD_STEP, "operation", "d = -lr * g;", "d = -lr * buf;"),
+    ("sgd_step/no_momentum/unkept", optim.SGD_STEP, "operation", "d = -lr * g;",
+     "d = -lr * buf;"),
     ("penalty_grad", si.PENALTY_GRAD, "operation", "out = g", "if (i > 0) out = g"),
     ("penalty_value", si.PENALTY_VALUE, "post_map_expr", "y = c * a", "y = a"),
     ("consolidate", si.CONSOLIDATE, "operation", "theta_ref = theta;", ""),

@@ -36,9 +36,10 @@ def test_kernel_runs_on_cupy_not_on_the_twin(cp, monkeypatch):
         return launch(spec, *args)
     monkeypatch.setattr(sk.cuda, "_launcher", recording)
     x = cp.ones(8, dtype=cp.float32)
-    sk.adam_si_step(x, x.copy(), cp.zeros_like(x), cp.zeros_like(x), cp.empty_like(x),
-                    cp.zeros_like(x), cp.ones_like(x), cp.zeros_like(x), 0.5, **h.ADAM)
-    assert calls == ["synapse_adam_si_step"]
+    for delta in (cp.empty_like(x), None):
+        sk.adam_si_step(x, x.copy(), cp.zeros_like(x), cp.zeros_like(x), delta,
+                        cp.zeros_like(x), cp.ones_like(x), cp.zeros_like(x), 0.5, **h.ADAM)
+    assert calls == ["synapse_adam_si_step_delta", "synapse_adam_si_step"]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])

@@ -79,25 +79,29 @@ class SI(Method):
             self.delta_prev.fill(0)
 
     # Eq. 1 (gradient) and Eq. 2-3, every step
-    def step(self, optimizer, g):
+    def step(self, optimizer, g, keep_delta=False):
         """One step on the surrogate loss (Eq. 1); omega from the task gradient ``g`` (Eq. 2).
 
         By default (first-order integrator, SGD or Adam) this is ONE fused pass,
         ``optimizer.step_si(g, omega, Omega, theta_ref, c)`` (kernels/optim.py: adam_si_step,
-        sgd_si_step). The lines after it are the same math unfused, run by the trapezoid and
-        by optimizers without ``fuses_si``; demos/walkthrough.py checks that both agree.
+        sgd_si_step), which integrates omega from the change inside the pass. The lines after
+        it are the same math unfused, run by the trapezoid and by optimizers without
+        ``fuses_si``; demos/walkthrough.py checks that both agree. Returns the change delta
+        with ``keep_delta`` (the identity check sums it), else None: training does not read
+        it, and the fused pass then stores one array fewer.
         """
         if self.integrator == "first-order" and getattr(optimizer, "fuses_si", False):
-            return optimizer.step_si(g, self.omega, self.Omega, self.theta_ref, self.c)
+            return optimizer.step_si(g, self.omega, self.Omega, self.theta_ref, self.c,
+                                     keep_delta=keep_delta)
         gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
                                   out=self._g_total) if self.c else g
-        delta = optimizer.step(gt)
+        delta = optimizer.step(gt)                         # kept: omega is integrated from it
         if self.integrator == "first-order":
             kernels.omega_accumulate(self.omega, g, delta, tmp=self._tmp)
         else:
             kernels.omega_accumulate_trapezoid(self.omega, g, self.delta_prev, delta,
                                                tmp=self._tmp)
-        return delta
+        return delta if keep_delta else None
 
     def close_path(self, g_final):
         """Trapezoid only: add the last half-term -g(t1) delta(t1 - 1) / 2."""
