@@ -64,7 +64,8 @@ def adam_step(theta, g, m, v, delta, lr_t, beta1, beta2, eps_t, tmp=None):
                (lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
     # NumPy twin
-    tmp, d = scratch(theta, tmp), scratch(theta, delta)
+    tmp = scratch(theta, tmp)
+    d = tmp if delta is None else delta     # not kept: the change goes where the denominator was
     m *= beta1
     np.multiply(g, 1.0 - beta1, out=tmp)
     m += tmp                                # m = b1 m + (1 - b1) g
@@ -120,7 +121,7 @@ def sgd_step(theta, g, buf, delta, lr, momentum, tmp=None):
     if cpu.run(sgd_step_loop, (theta, scratch(theta, buf), delta, g), (lr, momentum)):
         return delta
     # NumPy twin
-    d = scratch(theta, delta)
+    d = scratch(theta, tmp) if delta is None else delta
     if momentum:
         buf *= momentum
         buf += g
@@ -178,9 +179,11 @@ def adam_si_step(theta, g, m, v, delta, omega, Omega, theta_ref, c, lr_t, beta1,
                (2.0 * c, lr_t, beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps_t)):
         return delta
     # NumPy twin
-    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
-    d = adam_step(theta, gt, m, v, scratch(theta, delta), lr_t, beta1, beta2, eps_t, tmp=tmp)
-    omega_accumulate(omega, g, d, tmp=tmp)
+    tmp, tmp2 = scratch(theta, tmp), scratch(theta, tmp2)
+    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=tmp2) if c else g
+    d = adam_step(theta, gt, m, v, tmp if delta is None else delta, lr_t, beta1, beta2, eps_t,
+                  tmp=tmp)
+    omega_accumulate(omega, g, d, tmp=tmp2)           # gt is spent: its buffer is free
     return delta
 
 
@@ -230,7 +233,8 @@ def sgd_si_step(theta, g, buf, delta, omega, Omega, theta_ref, c, lr, momentum, 
                (2.0 * c, lr, momentum)):
         return delta
     # NumPy twin
-    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=scratch(theta, tmp2)) if c else g
-    d = sgd_step(theta, gt, buf, scratch(theta, delta), lr, momentum)
-    omega_accumulate(omega, g, d, tmp=tmp)
+    tmp, tmp2 = scratch(theta, tmp), scratch(theta, tmp2)
+    gt = penalty_grad(g, Omega, theta, theta_ref, c, out=tmp2) if c else g
+    d = sgd_step(theta, gt, buf, tmp if delta is None else delta, lr, momentum)
+    omega_accumulate(omega, g, d, tmp=tmp2)           # gt is spent: its buffer is free
     return delta
