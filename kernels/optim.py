@@ -3,9 +3,8 @@
 Each update computes the change it makes, ``d``, and applies ``theta += d``. Where the caller
 passes an array ``delta`` the change is also kept there (SI's unfused path integrates ``-g *
 delta`` from it, whatever the optimizer; the identity check sums it); ``delta=None`` keeps
-nothing, and the fused kernel and loop write one array fewer per element, which on the CPU
-is a few percent of a small network's training step (the fused SI updates integrate omega from
-``d`` inside the pass and never need it kept).
+nothing, and the fused kernel and loop write one array fewer per element, as training calls
+them (the fused SI updates integrate omega from ``d`` inside the pass and never need it kept).
 
 Adam in PyTorch's form: with ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` and
 ``eps_t = eps * sqrt(1 - beta2^t)`` (computed on the host),
