@@ -30,6 +30,7 @@ from synapse.data import Task
 from synapse.methods import EWC, SI, Method
 from synapse.model import cnn, mlp
 from synapse.optim import Adam
+from bench_kernels import time_cpu      # median ms of fn() after warm-up calls
 
 # name: (synapse model builder, input shape of one example, batch sizes)
 NETWORKS = {
@@ -168,22 +169,11 @@ def update_floor(n_params, repeat=10):
     v[:], Omega[:] = np.abs(v), np.abs(Omega)
     src, dst = np.ones(4 * n_params, dtype=np.float32), np.ones(4 * n_params, dtype=np.float32)
 
-    add_ms = median_ms(lambda: np.add(dst, src, out=dst), repeat)
+    add_ms = time_cpu(lambda: np.add(dst, src, out=dst), repeat)
     gbs = 12 * n_params * 4 / add_ms / 1e6
-    update_ms = median_ms(lambda: sk.adam_si_step(theta, g, m, v, None, omega, Omega, ref, 0.1,
+    update_ms = time_cpu(lambda: sk.adam_si_step(theta, g, m, v, None, omega, Omega, ref, 0.1,
                                                   1e-3, 0.9, 0.999, 1e-8), repeat)
     return update_ms, UPDATE_ARRAYS * n_params * 4 / gbs / 1e6, gbs
-
-
-def median_ms(fn, repeat):
-    """Median milliseconds of ``fn()`` over ``repeat`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
 
 
 def products_ms(model, batch, torch=None, repeat=20):
@@ -199,12 +189,12 @@ def products_ms(model, batch, torch=None, repeat=20):
             mm(x, w), mm(x.T, gy)
             if gx:
                 mm(gy, w.T)
-    ours = median_ms(lambda: products(np.matmul, data), repeat)
+    ours = time_cpu(lambda: products(np.matmul, data), repeat)
     if torch is None:
         return ours, None
     tdata = [(torch.from_numpy(w), torch.from_numpy(x), torch.from_numpy(gy), gx)
              for w, x, gy, gx in data]
-    return ours, median_ms(lambda: products(torch.mm, tdata), repeat)
+    return ours, time_cpu(lambda: products(torch.mm, tdata), repeat)
 
 
 def spread(values):

@@ -1,12 +1,14 @@
 """Compile the fused CPU loops that sit beside each CUDA body and its NumPy twin.
 
-A loop is a plain Python function over flat arrays, ``for i in range(n): ...``, whose lines
-mirror the CUDA body above it; ``@loop`` hands it to numba, which compiles it on first use
+A loop is a plain Python function over flat arrays, ``for i in range(n): ...``, laid out
+like the CUDA body above it and grouping its products as the NumPy twin below it does (so the
+two CPU paths give the same bits); ``@loop`` hands it to numba, which compiles it on first use
 (one pass over the arrays instead of one NumPy pass per operation) and keeps the machine
 code in its on-disk cache: ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/synapse/numba``
 (``~/.cache/synapse/numba``), never beside the installed package (files written there outlive
 ``pip uninstall`` and would turn the package folder into a namespace package that shadows a
-later editable install); where no folder is writable, numba's other places or memory only.
+later editable install); where that folder cannot be written, the loops are compiled in
+memory for the process.
 
 Which CPU path runs is chosen by the environment variable ``SYNAPSE_CPU_KERNELS``:
 
@@ -14,8 +16,7 @@ Which CPU path runs is chosen by the environment variable ``SYNAPSE_CPU_KERNELS`
 - ``numba``: the compiled loops, and an error if numba cannot provide them;
 - ``numpy``: the NumPy twins (the readable reference), e.g. to compare the two.
 
-The choice is made on the first kernel call (and again after ``set_mode`` or ``path``), not
-on every step. ``cpu_path()`` says in one line which path is active. The loops run on one thread. They are
+``cpu_path()`` says in one line which path is active. The loops run on one thread. They are
 memory-bound at the paper's sizes; on a shared two-core machine numba's ``prange`` made the
 fused adam_si update up to 1.4x faster while the other core was idle, and 20x slower (8 ms
 for 269k parameters) whenever another process held it, for at most a few percent of a step
@@ -23,6 +24,7 @@ for 269k parameters) whenever another process held it, for at most a few percent
 """
 import contextlib
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -30,7 +32,7 @@ import numpy as np
 MODES = ("auto", "numba", "numpy")
 ENV = "SYNAPSE_CPU_KERNELS"
 
-_state = {"mode": None, "numba": None, "reason": None, "warm": {}, "on": None}
+_state = {"mode": None, "numba": None, "reason": None, "warm": {}}
 _loops = []
 
 
@@ -48,7 +50,6 @@ def set_mode(chosen=None):
     if chosen is not None and chosen not in MODES:
         raise ValueError(f"CPU kernels: expected one of {', '.join(MODES)}, got {chosen!r}")
     previous, _state["mode"] = _state["mode"], chosen
-    _state["on"] = None              # decided again on the next call
     return previous
 
 
@@ -103,6 +104,16 @@ def cache_folder():
     return os.path.join(base, "synapse", "numba")
 
 
+def writable(folder):
+    """True where ``folder`` exists or can be made, and a file can be written in it."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 class Loop:
     """A fused CPU loop; compiled by numba on first use, cached on disk."""
 
@@ -120,6 +131,9 @@ class Loop:
             if ours:                                   # the locator is chosen right here
                 numba.config.CACHE_DIR = cache_folder()
             try:
+                if ours and not writable(numba.config.CACHE_DIR):
+                    raise RuntimeError("cannot cache: "   # numba would fall back to the
+                                       + numba.config.CACHE_DIR)  # package's __pycache__
                 self._jit = numba.njit(cache=True, **options)(self.fn)
             except RuntimeError as err:     # no writable cache folder anywhere
                 if "cannot cache" not in str(err):
@@ -137,7 +151,6 @@ class Loop:
             if mode() == "numba" or _state["reason"] is not None:
                 raise
             _state["reason"] = f"numba could not compile {self.name}: {type(err).__name__}: {err}"
-            _state["on"] = None
             raise _Fallback from err
 
 
@@ -179,10 +192,7 @@ def run(fused_loop, arrays, scalars=(), extra=()):
     """Run a loop on ``arrays`` (flattened), ``scalars`` (cast to the arrays' dtype, as CuPy
     casts a ``T`` scalar) and ``extra`` (passed as they are); return False where the twin
     must run instead."""
-    on = _state["on"]
-    if on is None:                    # decided once (per set_mode), not on every step
-        on = _state["on"] = compiled()
-    if not on:
+    if not compiled():
         return False
     flat = flat_arrays(arrays)
     if flat is None:

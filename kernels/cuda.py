@@ -18,10 +18,9 @@ The optimizer updates name the change they make ``d`` (a local) and apply it, ``
 """
 import dataclasses
 import functools
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Elementwise:
     """An ``ElementwiseKernel``: ``operation`` runs once per element."""
     name: str
@@ -38,7 +37,7 @@ class Elementwise:
                                       self.name)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Reduction:
     """A ``ReductionKernel`` over all elements: ``map_expr`` per element, folded with
     ``reduce_expr`` (on ``a``, ``b``) from ``identity``, then ``post_map_expr`` (on ``a``)."""

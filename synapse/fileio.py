@@ -10,6 +10,7 @@ import tempfile
 
 import numpy as np
 
+from .backend import get_array_module
 from .errors import CheckpointError
 
 
@@ -104,10 +105,11 @@ def load_npz(path, what="file"):
 
 def find_nonfinite(arrays, kinds="fc"):
     """``(key, number of NaN/Inf values)`` of the first array in ``arrays`` (a dict of NumPy
-    arrays) whose dtype kind is in ``kinds`` and that holds NaN/Inf; None when all are finite."""
+    or CuPy arrays) whose dtype kind is in ``kinds`` and that holds NaN/Inf; None when all are
+    finite."""
     for key, a in arrays.items():
         if a.dtype.kind in kinds:
-            finite = np.isfinite(a)
+            finite = get_array_module(a).isfinite(a)
             if not finite.all():
                 return key, int(a.size - finite.sum())
     return None

@@ -35,7 +35,7 @@ def check_layer(layer, x, rng, atol=1e-6, rtol=1e-5, train=True):
     r = xp.asarray(rng.standard_normal(y.shape))            # a random cotangent
     objective = lambda: float((layer.forward(x, train) * r).sum())  # noqa: E731
     for name in getattr(layer, "_param_names", []):
-        getattr(layer, "g" + name)[...] = 0
+        getattr(layer, "g" + name)[...] = np.nan    # backward must write, not add (Layer)
     layer.forward(x, train)
     gx = layer.backward(r)
     worst = 0.0

@@ -287,11 +287,10 @@ class Learner:
                        for name in self.method.state_names})
         arrays.update({f"the optimizer's {name}": getattr(self.optimizer, name)
                        for name in self.optimizer.state_names})
-        for what, a in arrays.items():
-            bad = int(a.size - int(self.model.xp.isfinite(a).sum()))
-            if bad:
-                self._diverged(i, task, None, f"at the end of the task {what} holds {bad} "
-                                              f"NaN/Inf values")
+        bad = find_nonfinite(arrays)
+        if bad:
+            self._diverged(i, task, None, f"at the end of the task {bad[0]} holds {bad[1]} "
+                                          f"NaN/Inf values")
 
     def _check_not_silent(self, k, task, moved):
         reg = self.method.regulariser()

@@ -3,7 +3,8 @@
 ``step(g)`` applies one update and returns ``delta``, the change it actually made (kept in
 ``opt.delta``): SI's unfused path integrates ``-g * delta`` from it, whatever the optimizer.
 ``step(g, keep_delta=False)`` makes the same update without storing the change (returns None):
-one array fewer written per step, which is how the methods train. The element-wise math lives
+one array fewer written per step, which is how the methods train (all but SI's unfused path,
+which integrates omega from the stored change). The element-wise math lives
 in ``synapse_kernels``: a fused CUDA kernel on CuPy; on the CPU the same body as a loop
 compiled by numba (warmed when the optimizer is built, so no step pays for the compile), or
 its NumPy twin. ``step_si(g, omega, Omega, theta_ref, c)`` is the same update on SI's
@@ -102,7 +103,7 @@ class SGD(Optimizer):
                                 self.lr, self.momentum, tmp=self._tmp)
 
     def step_si(self, g, omega, Omega, theta_ref, c, keep_delta=True):
-        """SGD on g + 2 c Omega (theta - theta_ref) (Eq. 1); then omega += -g * delta."""
+        """SGD on g + 2 c Omega (theta - theta_ref) (Eq. 1), change d; then omega += -g * d."""
         self._check_grad(g)
         self.t += 1
         return kernels.sgd_si_step(self.params.theta, g, self.buf, self._kept(keep_delta),
@@ -144,7 +145,7 @@ class Adam(Optimizer):
                                  lr_t, self.beta1, self.beta2, eps_t, tmp=self._tmp)
 
     def step_si(self, g, omega, Omega, theta_ref, c, keep_delta=True):
-        """Adam on g + 2 c Omega (theta - theta_ref) (Eq. 1); then omega += -g * delta."""
+        """Adam on g + 2 c Omega (theta - theta_ref) (Eq. 1), change d; then omega += -g * d."""
         self._check_grad(g)
         self.t += 1
         lr_t, eps_t = self._scalars()

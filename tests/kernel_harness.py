@@ -302,14 +302,10 @@ def build_cpu(src, workdir):
 # --- running the bodies on the CPU -------------------------------------------------------
 
 class CpuLauncher:
-    """Runs specs on NumPy arrays through their bodies compiled with g++.
+    """Runs specs on NumPy arrays through their bodies compiled with g++."""
 
-    ``replace`` maps a kernel name to another spec (a mutant) to run in its place.
-    """
-
-    def __init__(self, workdir, replace=None):
+    def __init__(self, workdir):
         self.workdir = workdir
-        self.replace = replace or {}
         self.seen = []
         self._functions = {}
 
@@ -319,18 +315,7 @@ class CpuLauncher:
             self._functions[sig] = getattr(lib, sig.symbol)
         return self._functions[sig]
 
-    def replaced(self, spec):
-        """The spec to run for ``spec``: its replacement, or the replacement's variant that
-        keeps the change (``cuda.keeping_delta``) where a kept-change launch's base is replaced."""
-        if spec.name in self.replace:
-            return self.replace[spec.name]
-        base = spec.name.removesuffix("_delta")
-        if base != spec.name and base in self.replace:
-            return cuda.keeping_delta(self.replace[base])
-        return spec
-
     def __call__(self, spec, *args):
-        spec = self.replaced(spec)
         sig = signature(spec, args)
         self.seen.append(sig)
         ps = params(spec)

@@ -327,6 +327,27 @@ def test_no_writable_cache_folder_compiles_in_memory(tmp_path):
     assert not (tmp_path / "blocked").is_dir()
 
 
+def test_an_unwritable_user_cache_never_puts_the_cache_beside_the_package(tmp_path):
+    """Where only the installed package's folder is writable, the loops compile in memory:
+    numba's own fallback, ``__pycache__`` beside the source, is never used."""
+    site = tmp_path / "site"
+    shutil.copytree(os.path.join(ROOT, "kernels"), site / "synapse_kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    code = """
+        import numpy as np, synapse_kernels as sk
+        print(sk.omega_accumulate(np.zeros(3), np.ones(3), np.full(3, 2.0)).tolist())
+    """
+    env = {"PYTHONPATH": str(site), "HOME": str(blocked), "XDG_CACHE_HOME": str(blocked),
+           "SYNAPSE_CPU_KERNELS": "numba"}
+    status, out = python(code, env=env, cwd=tmp_path)
+    assert status == 0, out
+    assert out.strip() == "[-2.0, -2.0, -2.0]"
+    written = [p.name for p in site.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert written == []
+
+
 def test_the_cache_lives_in_the_user_cache_not_beside_the_package(tmp_path):
     """Files written beside an installed package outlive `pip uninstall`; left in
     site-packages/synapse_kernels they make it a namespace package that hides a later

@@ -95,7 +95,7 @@ class SI(Method):
                                      keep_delta=keep_delta)
         gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
                                   out=self._g_total) if self.c else g
-        delta = optimizer.step(gt)                         # kept: omega is integrated from it
+        delta = optimizer.step(gt, keep_delta=True)        # omega is integrated from it
         if self.integrator == "first-order":
             kernels.omega_accumulate(self.omega, g, delta, tmp=self._tmp)
         else:
