@@ -18,17 +18,20 @@ def main(argv=None):
     parser.add_argument("folders", nargs="+", type=pathlib.Path)
     parser.add_argument("--out", default="c_scan", help="figure path without extension")
     args = parser.parse_args(argv)
-    scans = {}
+    scans, configs = {}, []
     for folder in args.folders:
         res = load_results(folder)
         cfg, data = res["config"], res["data"]
         steps = -(-data["n_train"] // cfg["batch_size"])          # minibatches per epoch
         label = (f"{data['name']}, {data['n_train']:,} images ({steps} steps/epoch)")
         scans[label] = res["plot"]["c_scan"]
-    first = load_results(args.folders[0])["config"]
+        configs.append(cfg)
+    first = configs[0]
+    counts = sorted({len(c["seeds"]) for c in configs})
+    seeds = "one seed" if counts == [1] else f"{' or '.join(map(str, counts))} seeds"
     note = (f"permuted tasks: {first['n_tasks']}, network 784-"
             f"{'-'.join(str(h) for h in first['hidden'])}-10, {first['epochs']} epochs/task, "
-            f"batch {first['batch_size']}, xi {first['xi']:g}; one seed each")
+            f"batch {first['batch_size']}, xi {first['xi']:g}; {seeds} each")
     fig = plot_c_scan(scans, title="Permuted tasks: final accuracy against c", note=note)
     for path in save_figure(fig, args.out):
         print(path)

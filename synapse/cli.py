@@ -17,6 +17,8 @@ import os
 import pathlib
 import sys
 
+from synapse.backend import ENV_DEVICE
+from synapse.data.cache import ENV_DATA_DIR
 from synapse.errors import ConfigError, UserError
 
 
@@ -28,7 +30,7 @@ def flag_of(name):
 def _profiles_help(protocol, setting):
     def show(value):
         if value is None:
-            return "$SYNAPSE_DEVICE or cpu" if setting.name == "device" else "none"
+            return f"${ENV_DEVICE} or cpu" if setting.name == "device" else "none"
         return setting.kind.show(setting.coerce(value))
     order = sorted(protocol.profiles, key=lambda p: p != "quick")         # quick first
     shown = {p: show(protocol.profiles[p][setting.name]) for p in order}
@@ -43,7 +45,7 @@ def add_experiment(sub, protocol):
             "Every setting starts from the chosen profile; the flags override it, and so does\n"
             "--set KEY=VALUE for any setting (KEY as in config.json). Results go to a new folder\n"
             "(results.json, PNG/SVG figure, summary.txt, per-run records); nothing is\n"
-            "overwritten. $SYNAPSE_DEVICE picks the device when --device is not given."))
+            f"overwritten. ${ENV_DEVICE} picks the device when --device is not given."))
     p.add_argument("--profile", choices=tuple(protocol.profiles), default=None,
                    help="quick: minutes on a laptop CPU; paper: the authors' settings "
                         "(default: quick; on --resume: the stored one)")
@@ -69,7 +71,7 @@ def add_experiment(sub, protocol):
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="send the runs to a Dask cluster, e.g. tcp://10.0.0.5:8786")
     run.add_argument("--data-dir", default=None, metavar="PATH",
-                     help="the data folder (default: $SYNAPSE_DATA, else ~/.cache/synapse)")
+                     help=f"the data folder (default: ${ENV_DATA_DIR}, else ~/.cache/synapse)")
     run.add_argument("--keep-checkpoints", action="store_true",
                      help="keep each run's last checkpoint after it finishes")
     run.add_argument("--no-progress", action="store_true", help="no progress bars or log lines")
@@ -132,8 +134,6 @@ def _jobs(text):
 
 
 def _data_dir(text):
-    from synapse.data.cache import ENV_DATA_DIR
-
     path = pathlib.Path(text)
     if not path.is_dir():
         raise ConfigError("--data-dir", f"{path} is not a folder")
@@ -200,8 +200,8 @@ def main(argv=None):
 def info():
     import numpy as np
     from synapse import __version__
-    from synapse.backend import ENV_DEVICE, cuda_unavailable_reason
-    from synapse.data import ENV_DATA_DIR, data_dir
+    from synapse.backend import cuda_unavailable_reason
+    from synapse.data import data_dir
     from synapse.data.offline import DEBIAN_FASHION_DIR, FASHION_FILES
     from synapse.data.mnist import MNIST_SHA256
     from synapse._kernels import kernels

@@ -35,6 +35,7 @@ def test_split_mnist_writes_every_plotted_number(tmp_path):
     assert saved["data"]["name"] == "digits" and "scikit-learn" in saved["data"]["source"]
     assert saved["config"]["xi"] == 1e-3 and saved["config"]["reset_optimizer"] is True
     assert saved["backend"]["device"] == "cpu" and saved["versions"]["numpy"]
+    assert saved["backend"]["dtype"] == "float32"
     assert "held-out test data" in saved["plot"]["note"]
     ewc = f"EWC (c={make_method('ewc').c:g})"           # the default strength, recorded
     for label in ("c=0 (fine-tuning)", "c=1 (SI)", ewc):
@@ -173,7 +174,7 @@ def test_si_beats_fine_tuning_on_real_mnist(tmp_path):
     assert acc["c=1 (SI)"] >= acc["c=0 (fine-tuning)"] + 0.05, acc
 
 
-def test_c_scan_is_recorded_and_two_data_sizes_share_one_figure(tmp_path):
+def test_c_scan_is_recorded_and_two_data_sizes_share_one_figure(tmp_path, monkeypatch):
     import runpy
     kw = dict(seeds=1, c=[0, 0.1, 1], n_tasks=2, **TINY)
     small = permuted_mnist.run(out=tmp_path / "small", train_examples=600, **kw)
@@ -186,6 +187,12 @@ def test_c_scan_is_recorded_and_two_data_sizes_share_one_figure(tmp_path):
     assert small["data"]["n_train"] == 600 and full["data"]["n_train"] > 600
     demo = runpy.run_path(str(__import__("pathlib").Path(__file__).parent.parent / "demos"
                               / "c_scan.py"))
+    notes, plot = [], demo["plot_c_scan"]               # the note says how many seeds ran
+    monkeypatch.setitem(demo["main"].__globals__, "plot_c_scan",
+                        lambda scans, **kw: notes.append(kw["note"]) or plot(scans, **kw))
     demo["main"]([str(tmp_path / "small"), str(tmp_path / "full"), "--out",
                   str(tmp_path / "scan")])
     assert (tmp_path / "scan.png").stat().st_size > 0 and (tmp_path / "scan.svg").exists()
+    permuted_mnist.run(out=tmp_path / "two", **dict(kw, seeds=2))
+    demo["main"]([str(tmp_path / "two"), "--out", str(tmp_path / "scan2")])
+    assert notes[0].endswith("; one seed each") and notes[1].endswith("; 2 seeds each")

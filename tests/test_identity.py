@@ -98,6 +98,7 @@ def test_run_writes_the_results_folder(tmp_path, monkeypatch):
         result["summary"]["seed 0"]["slopes"]["smooth"]["trapezoid"]
     for name in ("identity.png", "identity.svg", "summary.txt"):
         assert (tmp_path / name).stat().st_size > 0
+    assert saved["backend"]["dtype"] == "float64"          # the networks it trains
 
 
 @pytest.mark.parametrize("change,option", [
@@ -109,6 +110,14 @@ def test_bad_settings_name_the_setting(change, option):
     with pytest.raises(ConfigError) as err:
         identity.compute(dict(SMALL, **change), seed=0)
     assert err.value.option == option and "\n" not in str(err.value)
+
+
+def test_settings_are_typed_before_the_rules():
+    """A scalar where a list belongs is typed first (``lrs=0.1`` -> ``[0.1]``), so the rules
+    answer with one line naming it, not a TypeError."""
+    with pytest.raises(ConfigError, match="^lrs: needs at least 3 step sizes"):
+        identity.check_config(dict(SMALL, lrs=0.1))
+    assert identity.check_config(dict(SMALL, seeds=2))["seeds"] == [0, 1]
 
 
 def test_missing_setting_is_named():

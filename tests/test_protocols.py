@@ -143,7 +143,7 @@ def test_paired_difference_matches_a_t_interval():
 @given(st.lists(st.integers(0, 4), min_size=1, max_size=300), st.integers(1, 300),
        st.integers(0, 10))
 def test_stratified_subset_is_exact_and_proportional(labels, n, seed):
-    from synapse.data.splits import stratified_subset
+    from synapse.data import stratified_subset
     y = np.array(labels)
     n = min(n, len(y))
     xs, ys = stratified_subset(np.arange(len(y)), y, n, seed)

@@ -17,12 +17,13 @@ from .mnist import MNIST_MIRRORS, MNIST_SHA256, load_mnist
 from .mnist_bg import (build_mnist_bg, load_mnist_bg, load_official_mnist_bg,
                        official_mnist_bg_folder, official_mnist_bg_instructions)
 from .offline import load_digits, load_fashion_mnist, load_mnist_subset
-from .splits import train_test_split, train_val_split
+from .splits import stratified_subset, train_test_split, train_val_split
 from .tasks import few_shot, permutations, permuted_tasks, split_tasks
 
 __all__ = [
     "Dataset", "Task", "DATASETS", "load_dataset", "load_auto",
-    "split_tasks", "permuted_tasks", "permutations", "few_shot", "train_val_split", "train_test_split",
+    "split_tasks", "permuted_tasks", "permutations", "few_shot", "train_val_split",
+    "train_test_split", "stratified_subset",
     "load_mnist", "load_mnist_subset", "load_fashion_mnist", "load_digits",
     "load_mnist_bg", "build_mnist_bg", "load_official_mnist_bg", "official_mnist_bg_folder",
     "official_mnist_bg_instructions", "load_cifar10", "cifar10_available", "cifar10_instructions",

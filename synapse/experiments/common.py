@@ -100,8 +100,7 @@ def history_record(history, extra=None):
     return record
 
 
-DATA_TITLES = {"mnist": "MNIST", "mnist-subset": "MNIST", "fashion-mnist": "Fashion-MNIST",
-               "digits": "digits"}
+DATA_TITLES = {"mnist": "MNIST", "mnist-subset": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
 def data_title(data, what):

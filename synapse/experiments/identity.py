@@ -26,7 +26,7 @@ the trapezoid -(g(t) + g(t+1))/2 . delta(t) (error O(lr^2)).
              (the first layer's Omega summed over hidden units, as an image).
 
     from synapse.experiments import identity
-    results = identity.run(profile="quick", out="results/identity")  # the results folder
+    results = identity.run(profile="quick", out="results/identity")  # the results document
     run = identity.compute(identity.PROFILES["quick"], seed=0)      # one run, JSON-ready
     out = identity.report(identity.PROFILES["quick"], [run])         # summary, plot, figure, table
 
@@ -105,7 +105,8 @@ def check_rules(config, given=None):
 
 
 def check_config(config):
-    """A config given directly to :func:`compute`: every setting present, typed, and the rules."""
+    """A config given directly to :func:`compute`: every setting present, typed, and the rules.
+    Returns it typed (``lrs=0.1`` -> ``[0.1]``, ``seeds=3`` -> ``[0, 1, 2]``)."""
     names = [s.name for s in SETTINGS]
     missing = [n for n in names if n not in config]
     unknown = sorted(set(config) - set(names) - {"experiment", "profile"})
@@ -113,10 +114,9 @@ def check_config(config):
         key = (missing or unknown)[0]
         raise ConfigError(key, "missing" if missing else
                           f"unknown setting (expected one of {', '.join(names)})")
-    for s in SETTINGS:
-        s.coerce(config[s.name])
-    check_rules(config)
-    return config
+    typed = {s.name: s.coerce(config[s.name]) for s in SETTINGS}
+    check_rules(typed)
+    return dict(config, **typed)
 
 
 def training_digits(config, seed):
@@ -310,7 +310,7 @@ def _curves_summary(rows):
 
 def compute(config, seed):
     """ONE run of every panel; returns a JSON-ready dict holding every plotted number."""
-    check_config(config)
+    config = check_config(config)
     start = time.perf_counter()
     x, y, ds = training_digits(config, seed)
     x, y = x[:config["n_train"]], y[:config["n_train"]]
@@ -470,8 +470,10 @@ PROTOCOL = protocol.Protocol(
     describe_data=lambda config: training_digits(config, 0)[2].info(),
     run_one=lambda config, run, run_dir, log, on_task_end: compute(config, run["seed"]),
     report=lambda config, runs, data: report(config, runs),
-    check=check_rules,
+    check=check_rules, dtype="float64",
     expand=lambda config: [{"seed": s, "method": "identity", "c": None}
                            for s in config["seeds"]])
 
 run = functools.partial(protocol.run, PROTOCOL)
+run.__doc__ = """Run the identity experiment; keyword arguments as
+:func:`synapse.experiments.protocol.run` (``seeds=3``, ``lrs=[0.1, 0.05, 0.025]``, ...)."""

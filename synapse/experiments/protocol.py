@@ -34,7 +34,6 @@ from .results import (atomic_write_json, claim_folder, folder_size, human_bytes,
 from .settings import split_method
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Protocol:
     """One experiment, declared.
@@ -50,6 +49,8 @@ class Protocol:
                   ``run_dir``; ``log`` is None (progress bars), False (silent) or
                   ``f(message)`` (log lines)
     report        ``f(config, runs, data) -> {"summary", "plot", "figure", "table"}``
+    dtype         the training dtype: recorded in results.json, and the one the settings must
+                  be representable in
     """
 
     name: str
@@ -63,6 +64,7 @@ class Protocol:
     doc: str = ""
     check: Optional[Callable] = None     # f(config, given): cross-setting rules
     expand: Optional[Callable] = None    # f(config) -> jobs, if not one per (seed, method, c)
+    dtype: str = "float32"
 
     def setting(self, name):
         for s in self.settings:
@@ -99,14 +101,14 @@ def check_config(protocol, config, given):
         protocol.check(config, given)
     if "methods" not in config:
         return
-    float32 = "the training dtype"                 # runs train in float32
-    check_representable(float32, "float32", xi=config["xi"], lr=config["lr"])
+    owner, dtype = "the training dtype", protocol.dtype
+    check_representable(owner, dtype, xi=config["xi"], lr=config["lr"])
     for c in config["c"]:
-        check_representable(float32, "float32", c=c)
+        check_representable(owner, dtype, c=c)
     methods = [split_method(m) for m in config["methods"]]
     for name, strength in methods:
         if strength is not None:
-            check_representable(float32, "float32", methods=strength)
+            check_representable(owner, dtype, methods=strength)
     plain_si = any(name == "si" and strength is None for name, strength in methods)
     if "c" in given and not plain_si:
         raise ConfigError("c", f"c={config['c']} was given but no plain 'si' method runs it "
@@ -276,8 +278,9 @@ def run(protocol, profile=None, out=None, resume=False, n_jobs=1, scheduler=None
         report = protocol.report(config, record["runs"], data)
         results_doc = {
             "experiment": protocol.name, "config": config, "data": data,
-            "backend": backend_info(config.get("device", "cpu")), "seeds": config["seeds"],
-            "versions": run_metadata(), "wall_s": time.perf_counter() - started,
+            "backend": backend_info(config.get("device", "cpu"), protocol.dtype),
+            "seeds": config["seeds"], "versions": run_metadata(),
+            "wall_s": time.perf_counter() - started,
             "n_jobs": n_jobs, "scheduler": None if scheduler is None else str(scheduler),
             "summary": report["summary"], "plot": report["plot"], "runs": record["runs"],
         }
@@ -299,9 +302,9 @@ def run(protocol, profile=None, out=None, resume=False, n_jobs=1, scheduler=None
             client.close()
 
 
-def backend_info(device):
+def backend_info(device, dtype):
     import numpy as np
-    info = {"device": device, "dtype": "float32"}
+    info = {"device": device, "dtype": dtype}
     if device == "cuda":
         import cupy
         info["cupy"] = cupy.__version__

@@ -56,7 +56,7 @@ def _load(data, data_seed, pretrain_examples, official):
     x_pre, y_pre, x_src, y_src = train_val_split(base.x_train, base.y_train, share, data_seed)
     src = Dataset(base.name, base.source, x_src, y_src, base.x_test, base.y_test,
                   base.image_shape, base.n_classes)
-    bg = build_mnist_bg(src, seed=data_seed, n_test=min(2_000, len(base.y_test)))
+    bg = build_mnist_bg(src, seed=data_seed, n_test=2_000)
     held_x = np.concatenate([bg.x_val, bg.x_test])
     held_y = np.concatenate([bg.y_val, bg.y_test])
     selection, report = transfer.held_out_halves(held_x, held_y, data_seed)
