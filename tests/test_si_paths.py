@@ -24,9 +24,9 @@ class RecordedSI(SI):
         self.path, self.g_final = [], None
         super().begin_task(task_index, task)
 
-    def step(self, optimizer, g, keep_delta=False):
+    def step(self, optimizer, g, **options):
         before = asnumpy(self.params.theta).copy()
-        out = super().step(optimizer, g, keep_delta)
+        out = super().step(optimizer, g, **options)
         self.path.append((asnumpy(g).copy(), before, asnumpy(self.params.theta).copy()))
         return out
 
