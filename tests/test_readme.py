@@ -29,7 +29,8 @@ def test_relative_links_lead_to_files(page):
     targets = [t for t in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
                if "://" not in t]
     missing = [t for t in targets if not (page.parent / t).resolve().exists()]
-    assert targets and not missing, f"{page.name}: links to missing files {missing}"
+    assert targets or page != README                    # the pattern finds README's links
+    assert not missing, f"{page.name}: links to missing files {missing}"
 
 
 def test_ci_runs_the_test_command_readme_gives():
