@@ -1,6 +1,7 @@
 """Input checks shared by the engine: each raises a one-line UserError naming what is wrong."""
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -88,3 +89,43 @@ def check_task_fits(task, model):
             if bad:
                 raise DataError(f"task {task.name!r}: classes/labels {bad} are outside the "
                                 f"model's {n_out} output units [0, {n_out})")
+
+
+def available_memory(device="cpu"):
+    """Bytes the machine can still give to a new allocation, or None where it cannot say.
+
+    CPU: ``MemAvailable`` of /proc/meminfo (Linux: free memory plus reclaimable caches), else
+    the free physical pages. CUDA: the free memory of the current GPU.
+    """
+    if device == "cuda":
+        import cupy
+        return int(cupy.cuda.runtime.memGetInfo()[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024           # the line is in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def format_bytes(n):
+    """``n`` bytes as '27.9 GiB' (binary units)."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+
+
+def check_memory(what, nbytes, device="cpu", error=UserError):
+    """Refuse, before allocating, what needs more memory than the machine has available: one
+    ``error`` line saying how much ``what`` needs against what is available."""
+    have = available_memory(device)
+    if have is not None and nbytes > have:
+        where = "this GPU has" if device == "cuda" else "this machine has"
+        raise error(f"{what} needs {format_bytes(nbytes)} of memory but {where} "
+                    f"{format_bytes(have)} available")
