@@ -66,10 +66,13 @@ def check_representable(owner, dtype, **values):
 
 def check_task_fits(task, model):
     """Check a Task's arrays against the model, once, before training on it: finite float
-    inputs of the width the model reads, labels and classes among its output units."""
+    inputs of the width the model reads, labels and classes among its output units, in every
+    split it holds (train, test and val)."""
     n_in, n_out = model.n_inputs, model.n_outputs
-    for split in ("train", "test"):
-        x, y = getattr(task, "x_" + split), getattr(task, "y_" + split)
+    for split in ("train", "test", "val"):
+        x, y = getattr(task, "x_" + split, None), getattr(task, "y_" + split, None)
+        if x is None:
+            continue
         where = f"task {task.name!r} x_{split}"
         if x.dtype.kind != "f":
             raise DataError(f"{where}: expected a float array, got dtype {x.dtype}")

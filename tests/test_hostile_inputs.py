@@ -148,3 +148,161 @@ def test_open_regular_bounds_the_size_and_follows_symlinks_to_files(tmp_path, no
     with pytest.raises(UserError) as info:
         read_regular(tmp_path / "missing.json", "config")
     _one_line(info.value, tmp_path / "missing.json", "does not exist")
+
+
+# ---------------------------------------------------------------- 9, 13. Python API mistakes
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: optim.Adam(model.mlp([4, 2]).params, beta1=1.5), "Adam: beta1 must be in [0, 1)"),
+    (lambda: optim.Adam(model.mlp([4, 2]).params, beta2=float("nan")), "Adam: beta2 must be"),
+    (lambda: optim.Adam([1, 2, 3]), "Adam(model.params), got a list"),
+    (lambda: optim.SGD(model.mlp([4, 2]), lr=0.1), "SGD(model.params), got a Sequential"),
+    (lambda: model.mlp([]), "mlp sizes: needs at least the input and output widths"),
+    (lambda: model.mlp([784]), "mlp sizes: needs at least the input and output widths"),
+    (lambda: model.mlp([784, 0, 10]), "mlp sizes[1]: must be a whole number >= 1, got 0"),
+    (lambda: model.mlp([784, -3, 10]), "mlp sizes[1]: must be a whole number >= 1, got -3"),
+    (lambda: model.mlp([784.5, 10]), "mlp sizes[0]: must be a whole number >= 1, got 784.5"),
+    (lambda: model.mlp("784,10"), "expected a list of layer widths"),
+    (lambda: model.mlp([784, 10**9, 10]), "mlp([784, 1000000000, 10]) needs 11.5 TiB of memory "
+                                          "but this machine has"),
+    (lambda: model.mlp([4, 4, 2]).freeze(names=["nope"]), "freeze: unknown parameter names "
+                                                          "['nope'] in names"),
+    (lambda: model.mlp([4, 2]).freeze(), "freeze: give the parameters to freeze"),
+    (lambda: model.mlp([4, 2]).freeze("dense0.W"), "names must be a list of parameter names"),
+    (lambda: methods.OnlineEWC(gamma=2), "gamma: OnlineEWC: the decay of the old importance "
+                                         "must be in (0, 1], got 2"),
+    (lambda: methods.OnlineEWC(gamma=0), "must be in (0, 1], got 0"),
+], ids=["beta1", "beta2-nan", "adam-list", "sgd-model", "mlp-empty", "mlp-one", "mlp-zero",
+        "mlp-negative", "mlp-float", "mlp-str", "mlp-huge", "freeze-unknown", "freeze-nothing",
+        "freeze-str", "online-ewc-gamma-2", "online-ewc-gamma-0"])
+def test_api_mistakes_are_one_line_user_errors(call, words):
+    with pytest.raises(UserError) as info:
+        call()
+    _one_line(info.value, words)
+
+
+def test_freeze_with_the_readout_method_itself_says_to_call_it():
+    net = model.mlp([4, 3, 2])
+    with pytest.raises(UserError) as info:
+        net.freeze(except_names=net.readout_names)
+    _one_line(info.value, "except_names is a method (readout_names)", "readout_names()")
+    net.freeze(except_names=net.readout_names())
+    assert net.frozen.tolist() == [0.0] * (4 * 3 + 3) + [1.0] * (3 * 2 + 2)
+    net.freeze([])
+    assert net.frozen is None
+
+
+def test_mlp_memory_is_what_building_and_training_need():
+    """The one estimate mlp() checks before allocating (and the CLI can check up front)."""
+    assert model.mlp_memory([2, 3, 1], np.float64) == 2 * (2 * 3 + 3 + 3 * 1 + 1) * 8 + 8 * 6
+    hidden = [64, 100000000, 10]                               # --hidden 100000000 on digits
+    params = 64 * 10**8 + 10**8 + 10**9 + 10
+    assert model.mlp_memory(hidden, copies=12) == 12 * params * 4 + 8 * 64 * 10**8
+    net = model.mlp([5, 7, 3], dtype=np.float64)
+    assert model.mlp_memory([5, 7, 3], np.float64) >= 2 * net.params.theta.nbytes
+
+
+def test_learner_save_without_a_folder(tmp_path):
+    net = model.mlp([4, 2])
+    run = Learner(net, methods.SI(), optim.Adam(net.params), progress=False)
+    with pytest.raises(UserError) as info:
+        run.save()
+    _one_line(info.value, "learner.save(folder)", "checkpoint_dir")
+    run.save(tmp_path)
+    assert (tmp_path / "checkpoint.npz").is_file()
+
+
+# ---------------------------------------------------------------- 10. what a Task promises
+
+
+def _arrays(n=40, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)).astype(np.float32), (np.arange(n) % 2).astype(np.int64)
+
+
+@pytest.mark.parametrize("split", ["x_train", "x_test", "x_val"])
+def test_nan_is_refused_in_every_split(split):
+    x, y = _arrays()
+    arrays = dict(x_train=x, x_test=x, x_val=x)
+    arrays[split] = x.copy()
+    arrays[split][3, 5] = np.nan
+    with pytest.raises(DataError) as info:
+        Task("mine", arrays["x_train"], y, arrays["x_test"], y, (0, 1), arrays["x_val"], y)
+    _one_line(info.value, f"task 'mine': {split} contains NaN or Inf")
+
+
+def test_nan_put_into_x_val_after_the_task_was_built_is_refused_before_training():
+    x, y = _arrays()
+    task = Task("mine", x, y, x, y, (0, 1), x.copy(), y)
+    task.x_val[0, 0] = np.inf
+    net = model.mlp([16, 2])
+    with pytest.raises(DataError) as info:
+        Learner(net, methods.SI(), optim.Adam(net.params), progress=False).learn(task, 1)
+    _one_line(info.value, "task 'mine' x_val contains NaN or Inf")
+    assert not net.params.theta[-2:].any()                      # nothing trained
+
+
+@pytest.mark.parametrize("scale, shift, words", [
+    (255, 0, "x_train spans [0.0"), (1, -5, "(mean -4.48"), (255, 0, "x / 255")])
+def test_inputs_far_from_unit_scale_get_one_warning_line(scale, shift, words):
+    from synapse.data import InputScaleWarning
+    x, y = _arrays()
+    with pytest.warns(InputScaleWarning) as caught:
+        Task("mine", x * scale + shift, y, x * scale + shift, y, (0, 1))
+    assert len(caught) == 1
+    _one_line(caught[0].message, "task 'mine'", words, kind=InputScaleWarning)
+
+
+def test_unit_scale_inputs_pass_silently():
+    x, y = _arrays(400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Task("pixels", x, y, x, y)
+        Task("signed", 2 * x - 1, y, x, y)
+        Task("standardised", (x - x.mean(0)) / x.std(0), y, x, y)
+
+
+# ---------------------------------------------------------------- 11. one method per model
+
+
+def test_a_second_method_on_a_trained_model_is_refused():
+    x, y = _arrays()
+    net = model.mlp([16, 2])
+    first = Learner(net, methods.SI(c=1.0), optim.Adam(net.params), progress=False)
+    first.learn(Task("one", x, y, x, y, (0, 1)), epochs=1)
+    for method in (methods.SI(c=1.0), methods.EWC()):
+        with pytest.raises(UserError) as info:
+            Learner(net, method, optim.Adam(net.params), progress=False)
+        _one_line(info.value, f"method {method.name!r} cannot attach to this model",
+                  "carries method 'si' (1 task(s) learned)", "learner.method", "new model")
+    again = Learner(net, first.method, optim.Adam(net.params), progress=False)
+    assert again.first_index == 1                              # continues: task 2 next
+    with pytest.raises(UserError, match="already attached to another model"):
+        first.method.attach(model.mlp([16, 2]))                # one SI, two models: refused too
+
+
+# ---------------------------------------------------------------- 15. dependencies
+
+
+def test_synapse_data_does_not_import_scikit_learn_until_digits_are_loaded():
+    """scikit-learn (about 1.8 s to import) is imported by load_digits only."""
+    code = ("import sys, synapse.data, synapse.model, synapse.learner, synapse.methods;"
+            "early = [m for m in ('sklearn', 'scipy') if m in sys.modules];"
+            "assert not early, f'imported at start-up: {early}'")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_modules_imported_at_run_time_are_declared():
+    import configparser
+    import re
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    declared = {re.split(r"[<>=\[ ]", line)[0] for line in
+                cfg["options"]["install_requires"].split("\n") if line and line[0].isalpha()}
+    for module, package in (("scipy", "scipy"), ("threadpoolctl", "threadpoolctl")):
+        used = subprocess.run(["grep", "-rlE", rf"^\s*(from|import) {module}\b",
+                               os.path.join(ROOT, "synapse")], capture_output=True, text=True)
+        assert used.stdout, f"{module} is no longer imported: drop it from setup.cfg"
+        assert package in declared, f"{module} is imported by {used.stdout.split()} but not declared"

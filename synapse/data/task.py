@@ -7,12 +7,28 @@ Your own data is a Task in one line::
 ``x_*`` are float arrays (N, features...) (images scaled to [0, 1]); ``y_*`` integer labels
 that keep their values; ``classes`` the output units the task trains and evaluates (its head).
 Everything is checked here, once, with one line naming the field that is wrong.
+
+What a Task promises about its inputs: every split (x_train, x_test and x_val alike) holds
+finite floats; NaN or Inf is refused. It does not require [0, 1]: a Task also carries features
+that are not pixels, and standardised features (mean 0, standard deviation 1, so values beyond
++-1) are what researchers commonly feed a network. But inputs far from that unit scale train
+badly without a word (the initialisation and the learning rates assume it), so a split whose
+mean lies outside +-``MAX_MEAN`` or whose root mean square exceeds ``MAX_RMS`` gets ONE
+:class:`InputScaleWarning` line: pixels left in 0..255 (rms ~100) or images shifted by -5
+(mean ~ -4.9) are flagged, while [0, 1] or [-1, 1] images and standardised features pass
+silently. Loaded datasets are stricter: a ``Dataset`` holds images and refuses values outside
+[0, 1].
 """
+import warnings
+
 import numpy as np
 
-from ..backend import asnumpy
+from ..backend import asnumpy, get_array_module
+from ..checks import check_finite
 from ..errors import DataError
 
+MAX_MEAN = 3.0
+MAX_RMS = 10.0
 FIELDS = ("name", "x_train", "y_train", "x_test", "y_test", "classes", "x_val", "y_val",
           "permutation")
 
@@ -39,6 +55,7 @@ class Task:
         self.x_test, self.y_test = _pair(x_test, y_test, "test", where, required=True)
         self.x_val, self.y_val = _pair(x_val, y_val, "val", where, required=False)
         self.permutation = permutation
+        _check_scale(self, where)
         shapes = {s: tuple(getattr(self, "x_" + s).shape[1:]) for s in ("train", "test", "val")
                   if getattr(self, "x_" + s) is not None}
         if len(set(shapes.values())) > 1:
@@ -54,6 +71,27 @@ class Task:
     def __repr__(self):
         return (f"Task({self.name!r}, {len(self.y_train)} train / {len(self.y_test)} test, "
                 f"classes={self.classes})")
+
+
+class InputScaleWarning(UserWarning):
+    """A Task's inputs are far from the unit scale (e.g. pixels left in 0..255)."""
+
+
+def _check_scale(task, where):
+    """One InputScaleWarning for the first split whose mean or rms is far from unit scale."""
+    for split in ("train", "val", "test"):
+        x = getattr(task, "x_" + split)
+        if x is None or x.size == 0:
+            continue
+        flat = x.reshape(-1)
+        mean = float(flat.mean(dtype=np.float64))
+        rms = float(get_array_module(flat).sqrt(flat @ flat / flat.size))
+        if abs(mean) > MAX_MEAN or rms > MAX_RMS:
+            warnings.warn(f"{where}: x_{split} spans [{float(x.min()):g}, {float(x.max()):g}] "
+                          f"(mean {mean:.3g}, rms {rms:.3g}), far from the unit scale the model "
+                          f"is built for: scale images to [0, 1] (x / 255 for 0..255 pixels) "
+                          f"or standardise features", InputScaleWarning, stacklevel=3)
+            return
 
 
 def as_task(obj, where="learn"):
@@ -98,6 +136,7 @@ def _pair(x, y, split, where, required):
     if x.ndim < 2 or 0 in x.shape[1:]:
         raise DataError(f"{where}: x_{split} must be (examples, features...), "
                         f"got shape {tuple(x.shape)}")
+    check_finite(x, f"{where}: x_{split}")
     if y.ndim != 1:
         raise DataError(f"{where}: y_{split} must be one label per example, "
                         f"got shape {tuple(y.shape)}")
