@@ -306,3 +306,13 @@ def test_modules_imported_at_run_time_are_declared():
                                os.path.join(ROOT, "synapse")], capture_output=True, text=True)
         assert used.stdout, f"{module} is no longer imported: drop it from setup.cfg"
         assert package in declared, f"{module} is imported by {used.stdout.split()} but not declared"
+
+
+def test_a_regulariser_may_follow_fine_tuning_which_holds_nothing():
+    x, y = _arrays()
+    net = model.mlp([16, 2])
+    Learner(net, methods.Method(), optim.Adam(net.params), progress=False).learn(
+        Task("pretrain", x, y, x, y, (0, 1)), epochs=1)
+    si = methods.SI(c=1.0)
+    Learner(net, si, optim.Adam(net.params), progress=False)
+    assert net.attached_method is si

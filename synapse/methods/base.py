@@ -6,12 +6,14 @@ loss alone; ``end_task`` at the boundary. A method that regularises adds its pen
 gradient inside ``step`` and reports its value via ``penalty()``.
 
 A method's state (omega, Omega, theta_ref, ...) belongs to ONE model, and a model carries ONE
-method (``model.attached_method``): attaching again to the same model keeps the state (a method
-can be driven one task at a time); attaching it to another model, or a second method to a model
-that already carries one, is an error. A second method would start from zero importance while
-the weights already hold what the first one learned: the earlier tasks would be protected by
-nothing, silently. To go on, pass the method the model already carries (``learner.method``) to
-the new Learner; to start over, build a new model.
+method with state (``model.attached_method``): attaching again to the same model keeps the
+state (a method can be driven one task at a time); attaching it to another model, or a second
+method to a model whose method holds state, is an error. The second method would start from
+zero importance while the weights already hold what the first one protected: the earlier tasks
+would be protected by nothing, silently. To go on, pass the method the model already carries
+(``learner.method``) to the new Learner; to start over, build a new model. Fine-tuning holds no
+state, so a model fine-tuned first (pretraining) may take a regulariser next, which then starts
+from zero importance by design.
 """
 import numpy as np
 
@@ -41,7 +43,7 @@ class Method:
             raise UserError(f"method {self.name!r} is already attached to another model: its "
                             f"state belongs to that model; build a new method for this one")
         other = getattr(model, "attached_method", None)
-        if other is not None:
+        if other is not None and other.state_names:
             raise UserError(f"method {self.name!r} cannot attach to this model: it already "
                             f"carries method {other.name!r} ({other.tasks_learned} task(s) "
                             f"learned), whose state would be dropped; pass that method "
