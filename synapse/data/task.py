@@ -19,11 +19,12 @@ mean lies outside +-``MAX_MEAN`` or whose root mean square exceeds ``MAX_RMS`` g
 silently. Loaded datasets are stricter: a ``Dataset`` holds images and refuses values outside
 [0, 1].
 """
+import math
 import warnings
 
 import numpy as np
 
-from ..backend import asnumpy, get_array_module
+from ..backend import asnumpy
 from ..checks import check_finite
 from ..errors import DataError
 
@@ -55,7 +56,7 @@ class Task:
         self.x_test, self.y_test = _pair(x_test, y_test, "test", where, required=True)
         self.x_val, self.y_val = _pair(x_val, y_val, "val", where, required=False)
         self.permutation = permutation
-        _check_scale(self, where)
+        _check_inputs(self, where)
         shapes = {s: tuple(getattr(self, "x_" + s).shape[1:]) for s in ("train", "test", "val")
                   if getattr(self, "x_" + s) is not None}
         if len(set(shapes.values())) > 1:
@@ -77,21 +78,26 @@ class InputScaleWarning(UserWarning):
     """A Task's inputs are far from the unit scale (e.g. pixels left in 0..255)."""
 
 
-def _check_scale(task, where):
-    """One InputScaleWarning for the first split whose mean or rms is far from unit scale."""
+def _check_inputs(task, where):
+    """Refuse NaN/Inf in any split; one InputScaleWarning for the first split whose mean or
+    rms is far from unit scale. Two passes per split (a sum and a dot product): NaN or Inf
+    makes one of them non-finite, and only then are the values themselves examined."""
+    warned = False
     for split in ("train", "val", "test"):
         x = getattr(task, "x_" + split)
-        if x is None or x.size == 0:
+        if x is None:
             continue
-        flat = x.reshape(-1)
-        mean = float(flat.mean(dtype=np.float64))
-        rms = float(get_array_module(flat).sqrt(flat @ flat / flat.size))
-        if abs(mean) > MAX_MEAN or rms > MAX_RMS:
+        flat = x.reshape(-1) if x.dtype.itemsize >= 4 else x.reshape(-1).astype(np.float32)
+        total, squares = float(flat.sum()), float(flat @ flat)
+        if not (math.isfinite(total) and math.isfinite(squares)):
+            check_finite(x, f"{where}: x_{split}")   # else only huge values overflowed the sums
+        mean, rms = total / flat.size, math.sqrt(squares / flat.size)
+        if not warned and (abs(mean) > MAX_MEAN or rms > MAX_RMS):
             warnings.warn(f"{where}: x_{split} spans [{float(x.min()):g}, {float(x.max()):g}] "
                           f"(mean {mean:.3g}, rms {rms:.3g}), far from the unit scale the model "
                           f"is built for: scale images to [0, 1] (x / 255 for 0..255 pixels) "
                           f"or standardise features", InputScaleWarning, stacklevel=3)
-            return
+            warned = True
 
 
 def as_task(obj, where="learn"):
@@ -136,7 +142,6 @@ def _pair(x, y, split, where, required):
     if x.ndim < 2 or 0 in x.shape[1:]:
         raise DataError(f"{where}: x_{split} must be (examples, features...), "
                         f"got shape {tuple(x.shape)}")
-    check_finite(x, f"{where}: x_{split}")
     if y.ndim != 1:
         raise DataError(f"{where}: y_{split} must be one label per example, "
                         f"got shape {tuple(y.shape)}")
