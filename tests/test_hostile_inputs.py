@@ -170,7 +170,7 @@ def test_open_regular_bounds_the_size_and_follows_symlinks_to_files(tmp_path, no
                                                           "['nope'] in names"),
     (lambda: model.mlp([4, 2]).freeze(), "freeze: give the parameters to freeze"),
     (lambda: model.mlp([4, 2]).freeze("dense0.W"), "names must be a list of parameter names"),
-    (lambda: methods.OnlineEWC(gamma=2), "gamma: OnlineEWC: the decay of the old importance "
+    (lambda: methods.OnlineEWC(gamma=2), "gamma: OnlineEWC's decay of the old importance "
                                          "must be in (0, 1], got 2"),
     (lambda: methods.OnlineEWC(gamma=0), "must be in (0, 1], got 0"),
 ], ids=["beta1", "beta2-nan", "adam-list", "sgd-model", "mlp-empty", "mlp-one", "mlp-zero",

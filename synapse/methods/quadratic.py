@@ -161,7 +161,7 @@ class OnlineEWC(EWC):
         super().__init__(c, **kwargs)
         check_nonnegative("OnlineEWC", gamma=gamma)
         if not 0 < float(gamma) <= 1:
-            raise ConfigError("gamma", f"OnlineEWC: the decay of the old importance must be in "
+            raise ConfigError("gamma", f"OnlineEWC's decay of the old importance must be in "
                                        f"(0, 1], got {gamma}")
         self.gamma = float(gamma)
 
