@@ -17,6 +17,7 @@ run, times the update's bytes (7 arrays read, 4 written).
     python demos/bench_step.py [--nets mlp256 mlp2000 cnn] [--rounds 5] [--seconds 0.4]
     python demos/bench_step.py --twins     # also the synapse rows on the NumPy twins
     python demos/bench_step.py --threads 1 # BLAS and torch on one thread each
+    python demos/bench_step.py --keep-delta  # also the synapse rows storing the change
 """
 import argparse
 import contextlib
@@ -53,8 +54,9 @@ def batches(x, y):
         i = (i + 1) % len(x)
 
 
-def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None):
-    """A training step of ``net``; ``cpu_path`` ('numpy', ...) forces that CPU path in it."""
+def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None, keep_delta=False):
+    """A training step of ``net``; ``cpu_path`` ('numpy', ...) forces that CPU path in it;
+    ``keep_delta`` stores the change in ``opt.delta`` as well (one array more written)."""
     forced = (lambda: cpu.path(cpu_path)) if cpu_path else contextlib.nullcontext
     model = NETWORKS[net][0]()
     with forced():
@@ -68,7 +70,7 @@ def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None):
         with forced():
             xb, yb = next(data)
             model.loss_and_grad(xb, yb, check=False)
-            method.step(opt, model.params.grad)
+            method.step(opt, model.params.grad, keep_delta=keep_delta)
     return step, model
 
 
@@ -221,6 +223,11 @@ def report(net, batch, times, steps, rounds, fisher=None):
               f"synapse SI / torch SI = {spread(si)}   (median, min-max over rounds)")
         line += f", torch {t['torch SI'] / t['torch plain'] - 1:+.0%}"
     print(line)
+    for name in ("plain", "SI"):
+        if f"synapse {name} [delta]" in times:
+            kept = times[f"synapse {name} [delta]"] / times[f"synapse {name}"]
+            print(f"synapse {name}: storing delta / not storing it = {spread(kept)} "
+                  f"(median, min-max over rounds)")
 
 
 def main(argv=None):
@@ -233,6 +240,8 @@ def main(argv=None):
                     help="threads for OpenBLAS (synapse's matrix products) and for torch")
     ap.add_argument("--twins", action="store_true",
                     help="also time the synapse rows on the NumPy twins (SYNAPSE_CPU_KERNELS=numpy)")
+    ap.add_argument("--keep-delta", action="store_true",
+                    help="also time the synapse plain and SI rows storing the change (delta)")
     ap.add_argument("--task-examples", type=int, default=12000,
                     help="training examples per task, to amortise EWC's Fisher (split MNIST: ~12k)")
     ap.add_argument("--epochs", type=int, default=10)
@@ -270,6 +279,11 @@ def main(argv=None):
                                                             cpu_path="numpy")[0]
                 fns["synapse SI [twins]"] = synapse_step(net, SI(c=1.0, xi=1e-3), x, y,
                                                          cpu_path="numpy")[0]
+            if args.keep_delta:
+                fns["synapse plain [delta]"] = synapse_step(net, Method(), x, y,
+                                                            keep_delta=True)[0]
+                fns["synapse SI [delta]"] = synapse_step(net, SI(c=1.0, xi=1e-3), x, y,
+                                                         keep_delta=True)[0]
             if fisher is not None:
                 fns["synapse EWC"] = synapse_step(net, EWC(c=100.0), x, y)[0]
             if torch is not None:
