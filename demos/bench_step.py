@@ -10,14 +10,13 @@ medians are reported, with the spread of the per-round ratio, and the ratios are
 
 Under each MLP table: the step's matrix products alone, with NumPy and with torch (the floor
 under both libraries' step). Under each network: the fused SI update alone (``adam_si_step``
-on the network's parameter vector, the change not kept, as in training) against its
+on the network's parameter vector, as in training) against its
 memory-traffic floor: the time an in-place ``np.add`` takes per byte, measured in the same
 run, times the update's bytes (7 arrays read, 4 written).
 
     python demos/bench_step.py [--nets mlp256 mlp2000 cnn] [--rounds 5] [--seconds 0.4]
     python demos/bench_step.py --twins     # also the synapse rows on the NumPy twins
     python demos/bench_step.py --threads 1 # BLAS and torch on one thread each
-    python demos/bench_step.py --keep-delta  # also the synapse rows storing the change
 """
 import argparse
 import contextlib
@@ -54,9 +53,8 @@ def batches(x, y):
         i = (i + 1) % len(x)
 
 
-def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None, keep_delta=False):
-    """A training step of ``net``; ``cpu_path`` ('numpy', ...) forces that CPU path in it;
-    ``keep_delta`` stores the change in ``opt.delta`` as well (one array more written)."""
+def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None):
+    """A training step of ``net``; ``cpu_path`` ('numpy', ...) forces that CPU path in it."""
     forced = (lambda: cpu.path(cpu_path)) if cpu_path else contextlib.nullcontext
     model = NETWORKS[net][0]()
     with forced():
@@ -70,7 +68,7 @@ def synapse_step(net, method, x, y, omega_init=0.1, cpu_path=None, keep_delta=Fa
         with forced():
             xb, yb = next(data)
             model.loss_and_grad(xb, yb, check=False)
-            method.step(opt, model.params.grad, keep_delta=keep_delta)
+            method.step(opt, model.params.grad)
     return step, model
 
 
@@ -159,7 +157,7 @@ UPDATE_ARRAYS = 11   # the fused SI update reads theta g m v omega Omega theta_r
 def update_floor(n_params, repeat=10):
     """(measured ms of the fused SI update, floor ms, GB/s) on a vector of n_params.
 
-    The update (``adam_si_step`` with ``delta=None``, as training calls it) reads 7 arrays and
+    The update (``adam_si_step``, as training calls it) reads 7 arrays and
     writes 4 of them in place. Its floor is the time those 11 x n_params x 4 bytes take at the
     rate of ``np.add(a, b, out=a)`` on two vectors of 4 n_params floats (8 read, 4 written in
     place), measured here: the same kind of traffic with no arithmetic to speak of. (A plain
@@ -173,8 +171,8 @@ def update_floor(n_params, repeat=10):
 
     add_ms = time_cpu(lambda: np.add(dst, src, out=dst), repeat)
     gbs = 12 * n_params * 4 / add_ms / 1e6
-    update_ms = time_cpu(lambda: sk.adam_si_step(theta, g, m, v, None, omega, Omega, ref, 0.1,
-                                                  1e-3, 0.9, 0.999, 1e-8), repeat)
+    update_ms = time_cpu(lambda: sk.adam_si_step(theta, g, m, v, omega, Omega, ref, 0.1, 1e-3,
+                                                  0.9, 0.999, 1e-8), repeat)
     return update_ms, UPDATE_ARRAYS * n_params * 4 / gbs / 1e6, gbs
 
 
@@ -223,11 +221,6 @@ def report(net, batch, times, steps, rounds, fisher=None):
               f"synapse SI / torch SI = {spread(si)}   (median, min-max over rounds)")
         line += f", torch {t['torch SI'] / t['torch plain'] - 1:+.0%}"
     print(line)
-    for name in ("plain", "SI"):
-        if f"synapse {name} [delta]" in times:
-            kept = times[f"synapse {name} [delta]"] / times[f"synapse {name}"]
-            print(f"synapse {name}: storing delta / not storing it = {spread(kept)} "
-                  f"(median, min-max over rounds)")
 
 
 def main(argv=None):
@@ -240,8 +233,6 @@ def main(argv=None):
                     help="threads for OpenBLAS (synapse's matrix products) and for torch")
     ap.add_argument("--twins", action="store_true",
                     help="also time the synapse rows on the NumPy twins (SYNAPSE_CPU_KERNELS=numpy)")
-    ap.add_argument("--keep-delta", action="store_true",
-                    help="also time the synapse plain and SI rows storing the change (delta)")
     ap.add_argument("--task-examples", type=int, default=12000,
                     help="training examples per task, to amortise EWC's Fisher (split MNIST: ~12k)")
     ap.add_argument("--epochs", type=int, default=10)
@@ -279,11 +270,6 @@ def main(argv=None):
                                                             cpu_path="numpy")[0]
                 fns["synapse SI [twins]"] = synapse_step(net, SI(c=1.0, xi=1e-3), x, y,
                                                          cpu_path="numpy")[0]
-            if args.keep_delta:
-                fns["synapse plain [delta]"] = synapse_step(net, Method(), x, y,
-                                                            keep_delta=True)[0]
-                fns["synapse SI [delta]"] = synapse_step(net, SI(c=1.0, xi=1e-3), x, y,
-                                                         keep_delta=True)[0]
             if fisher is not None:
                 fns["synapse EWC"] = synapse_step(net, EWC(c=100.0), x, y)[0]
             if torch is not None:

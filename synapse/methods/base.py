@@ -56,11 +56,9 @@ class Method:
     def begin_task(self, task_index, task):
         pass
 
-    def step(self, optimizer, g, keep_delta=False):
-        """One optimizer step on the regularised loss. With ``keep_delta`` it returns the
-        parameter change (``optimizer.delta``); training does not read it, so by default it
-        is not stored (one array fewer written per step) and None is returned."""
-        return optimizer.step(g, keep_delta=keep_delta)
+    def step(self, optimizer, g):
+        """One optimizer step on the regularised loss, ``g`` the task loss's gradient."""
+        optimizer.step(g)
 
     def penalty(self):
         """The penalty's value at the current weights (a 0-d array, or 0.0)."""

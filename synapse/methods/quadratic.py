@@ -41,12 +41,11 @@ class QuadraticPenalty(Method):
     def regulariser(self):
         return self.c, self.Omega, self.theta_ref
 
-    def step(self, optimizer, g, keep_delta=False):
-        if not self.c:
-            return optimizer.step(g, keep_delta=keep_delta)
-        gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
-                                  out=self._g_total)
-        return optimizer.step(gt, keep_delta=keep_delta)
+    def step(self, optimizer, g):
+        if self.c:
+            g = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
+                                     out=self._g_total)
+        optimizer.step(g)
 
     def penalty(self):
         if not self.c:
