@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import asnumpy
 from ..checks import check_representable
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 
 
 class Method:
@@ -22,6 +22,15 @@ class Method:
     name = "finetune"
     state_names = ()          # flat per-parameter arrays saved in checkpoints
     closes_path = False       # True: the trainer hands close_path the gradient at a task's end
+    foreign_names = {}        # a peer library's argument name -> what to pass synapse instead
+
+    def __new__(cls, *args, **kwargs):
+        """Answer another library's argument name (Avalanche's ``si_lambda``, ...) with
+        synapse's, in one line, instead of Python's bare TypeError."""
+        for name in kwargs:
+            if name in cls.foreign_names:
+                raise ConfigError(name, cls.foreign_names[name])
+        return super().__new__(cls)
 
     def attach(self, model):
         """Bind to ``model`` and allocate per-parameter state on its backend, the first time.

@@ -128,6 +128,12 @@ class EWC(QuadraticPenalty):
     """
 
     name = "ewc"
+    foreign_names = {
+        "ewc_lambda": "Avalanche's name: synapse's c = ewc_lambda (both penalties are "
+                      "lambda sum F (theta - theta*)^2, no 1/2; Kirkpatrick et al.'s lambda is 2c)",
+        "mode": "Avalanche's EWC mode: mode='separate' is EWC, mode='online' is OnlineEWC",
+        "decay_factor": "Avalanche's name: use OnlineEWC(gamma=decay_factor)",
+    }
 
     def __init__(self, c=100.0, fisher="empirical", fisher_samples=500, seed=0, include=None,
                  exclude=None):
@@ -154,6 +160,7 @@ class OnlineEWC(EWC):
     """Online EWC (Schwarz et al. 2018): F <- gamma F + F_task, one anchor (latest weights)."""
 
     name = "online-ewc"
+    foreign_names = dict(EWC.foreign_names, decay_factor="Avalanche's name: use gamma")
 
     def __init__(self, c=100.0, gamma=1.0, **kwargs):
         super().__init__(c, **kwargs)
@@ -176,6 +183,12 @@ class MAS(QuadraticPenalty):
     f the logits of the task's active units; anchors combined as for EWC."""
 
     name = "mas"
+    foreign_names = {
+        "lambda_reg": "Avalanche's name: synapse's c = lambda_reg (both penalties are "
+                      "lambda sum Omega (theta - theta*)^2, no 1/2)",
+        "alpha": "Avalanche's MAS averages the tasks' importances with alpha; synapse adds "
+                 "them (no alpha)",
+    }
 
     def __init__(self, c=1.0, samples=500, seed=0, include=None, exclude=None):
         super().__init__(c, include, exclude)

@@ -41,6 +41,15 @@ class SI(Method):
 
     name = "si"
     state_names = ("omega", "Omega", "theta_ref")
+    foreign_names = {
+        "si_lambda": "Avalanche's name: synapse's c = si_lambda / 2 (Avalanche's penalty "
+                     "carries a 1/2, (si_lambda / 2) sum Omega (theta - theta*)^2)",
+        "eps": "Avalanche's name for the damping of Eq. 4: use xi (Avalanche's default is "
+               "1e-7; the authors used xi = 1e-3 and 0.1)",
+        "epsilon": "the damping of Eq. 4 is xi here",
+        "excluded_parameters": "Avalanche's name: use exclude (parameter names, e.g. "
+                               "exclude=model.readout_names())",
+    }
 
     def __init__(self, c=1.0, xi=1e-3, integrator="first-order", include=None, exclude=None):
         check_nonnegative("SI", c=c)
