@@ -265,6 +265,7 @@ def cupy_include_dir():
 CPU_PRELUDE = """#include <cmath>
 // Device functions are plain functions here.
 #define __device__
+#define __host__
 #define __forceinline__ inline
 // What the bodies may call, with CUDA's float and double overloads.
 using std::sqrt; using std::fabs; using std::exp; using std::log; using std::pow;
