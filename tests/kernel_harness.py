@@ -200,12 +200,15 @@ def _cpu_function(sig):
 
 
 def _by_type(signatures, render):
-    """One namespace per C type holding ``typedef ... T`` (CuPy puts it at file scope)."""
+    """One namespace per C type holding ``typedef ... T`` (CuPy puts it at file scope), then
+    the kernels' ``preamble`` (CuPy's argument: device functions, placed after the typedef)."""
     parts = []
     for ctype in sorted({s.ctype for s in signatures}):
-        body = "\n".join(render(s) for s in signatures if s.ctype == ctype)
+        sigs = [s for s in signatures if s.ctype == ctype]
+        preamble = "".join(dict.fromkeys(getattr(s.spec, "preamble", "") for s in sigs))
+        body = "\n".join(render(s) for s in sigs)
         parts.append(f"namespace synapse_{ctype.replace(' ', '_')} {{\ntypedef {ctype} T;\n"
-                     f"{body}}}\n")
+                     f"{preamble}\n{body}}}\n")
     return "\n".join(parts)
 
 
@@ -246,6 +249,9 @@ def cupy_include_dir():
 
 
 CPU_PRELUDE = """#include <cmath>
+#define __device__
+#define __host__
+#define __forceinline__ inline
 // What the bodies may call, with CUDA's float and double overloads.
 using std::sqrt; using std::fabs; using std::exp; using std::log; using std::pow;
 inline float max(float a, float b) { return std::fmax(a, b); }
