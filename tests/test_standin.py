@@ -256,3 +256,15 @@ def test_gpu_check_training_part_runs_on_cuda():
                                                                hidden=[16])
     assert verdict == "pass", detail
     assert "ACC cuda" in detail and seconds > 0
+
+
+# -- bugs the stand-in found ---------------------------------------------------------------
+
+def test_walkthrough_runs_with_synapse_device_cuda():
+    """Bug: with SYNAPSE_DEVICE=cuda, demos/walkthrough.py gave device arrays to np.testing
+    (TypeError: implicit conversion) at its fused-step and relu checks."""
+    env = dict(os.environ, SYNAPSE_DEVICE="cuda")
+    p = subprocess.run([sys.executable, str(ROOT / "demos" / "walkthrough.py")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "every claim checked" in p.stdout
