@@ -268,3 +268,20 @@ def test_walkthrough_runs_with_synapse_device_cuda():
                        capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "every claim checked" in p.stdout
+
+
+@pytest.mark.parametrize("method", [("si", dict(c=1.0, integrator="trapezoid")),
+                                    ("ewc", dict(c=1.0, fisher_samples=5)),
+                                    ("mas", dict(c=1.0, samples=5))], ids=lambda m: m[0])
+def test_tasks_of_device_arrays_train_a_cpu_model(cp, tasks, method):
+    """Bug: a Task holding CuPy arrays (data already on the GPU) given to a model on the CPU
+    failed with TypeError (implicit conversion) at learner.py's upload of the task and in
+    Sequential._prepare_input; now it comes to the host explicitly, and learns exactly what
+    the same task of NumPy arrays does."""
+    from synapse.data import Task
+    on_device = [Task(t.name, cp.asarray(t.x_train), cp.asarray(t.y_train), cp.asarray(t.x_test),
+                      cp.asarray(t.y_test), classes=t.classes) for t in tasks]
+    t0, s0, h0 = train_on("cpu", tasks, method, OPTIMIZERS[0])
+    t1, s1, h1 = train_on("cpu", on_device, method, OPTIMIZERS[0])
+    np.testing.assert_array_equal(t1, t0)
+    np.testing.assert_array_equal(h1.R, h0.R)
