@@ -285,3 +285,20 @@ def test_tasks_of_device_arrays_train_a_cpu_model(cp, tasks, method):
     t1, s1, h1 = train_on("cpu", on_device, method, OPTIMIZERS[0])
     np.testing.assert_array_equal(t1, t0)
     np.testing.assert_array_equal(h1.R, h0.R)
+
+
+@pytest.mark.parametrize("method", [("ewc", "fisher_samples"), ("online-ewc", "fisher_samples"),
+                                    ("mas", "samples")], ids=lambda m: m[0])
+def test_importance_syncs_once_not_per_example(cp, tasks, method):
+    """Bug: EWC's empirical Fisher and MAS checked each example's input (and EWC its label,
+    three more) and uploaded each one: 4 (EWC) or 1 (MAS) host syncs per example, 2,000 at
+    each task end with the default 500 samples. Now the examples go up and are checked once."""
+    counts = []
+    for samples in (10, 40):
+        model = mlp([64, 16, 10], seed=0, device="cuda")
+        m = make_method(method[0], c=1.0, **{method[1]: samples}).attach(model)
+        with cp._standin.counting() as rec:
+            m.importance(tasks[0])
+        counts.append((len(rec.syncs), len(rec.uploads)))
+    (syncs10, up10), (syncs40, up40) = counts
+    assert syncs10 == syncs40 <= 4 and max(up10, up40) <= 4, counts   # the active units once
