@@ -191,7 +191,7 @@ class Sequential:
             raise KeyError(f"state does not match the model: missing {sorted(missing)}, "
                            f"unexpected {sorted(extra)}")
         for name in self.params:
-            value = np.asarray(state[name])
+            value = asnumpy(state[name])
             if value.shape != self.params.shapes[name]:
                 raise ValueError(f"parameter {name}: expected shape {self.params.shapes[name]}, "
                                  f"got {value.shape}")

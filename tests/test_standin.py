@@ -302,3 +302,24 @@ def test_importance_syncs_once_not_per_example(cp, tasks, method):
         counts.append((len(rec.syncs), len(rec.uploads)))
     (syncs10, up10), (syncs40, up40) = counts
     assert syncs10 == syncs40 <= 4 and max(up10, up40) <= 4, counts   # the active units once
+
+
+@pytest.mark.parametrize("to", ["cpu", "cuda"])
+def test_load_state_dict_takes_device_arrays(to):
+    """Bug: model, method and optimizer ``load_state_dict`` read each value with np.asarray,
+    so state given as CuPy arrays (e.g. ``model.load_state_dict(gpu_model.params.values)``)
+    failed with TypeError (implicit conversion); now either device's arrays load."""
+    from synapse.methods import SI
+    from synapse.optim import Adam
+    src = mlp([4, 3, 2], seed=0, device="cuda", zero_readout=False)
+    si, opt = SI().attach(src), Adam(src.params)
+    si.omega += 1.5
+    opt.m += 0.25
+    dst = mlp([4, 3, 2], seed=1, device=to)
+    dst.load_state_dict(dict(src.params.values))
+    si_dst, opt_dst = SI().attach(dst), Adam(dst.params)
+    si_dst.load_state_dict({n: getattr(si, n) for n in si.state_names})
+    opt_dst.load_state_dict({**{n: getattr(opt, n) for n in opt.state_names}, "t": 3})
+    np.testing.assert_array_equal(asnumpy(dst.params.theta), asnumpy(src.params.theta))
+    np.testing.assert_array_equal(asnumpy(si_dst.omega), asnumpy(si.omega))
+    np.testing.assert_array_equal(asnumpy(opt_dst.m), asnumpy(opt.m))

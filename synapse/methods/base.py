@@ -86,7 +86,7 @@ class Method:
     def load_state_dict(self, state):
         xp = self.params.xp
         for name in self.state_names:
-            value = np.asarray(state[name])
+            value = asnumpy(state[name])
             expected = getattr(self, name).shape
             if value.shape != expected:
                 raise ValueError(f"{self.name}: state {name!r} has shape {value.shape}, "
