@@ -9,7 +9,6 @@ A method's state (omega, Omega, theta_ref, ...) belongs to ONE model: attaching 
 same model keeps it (a method can be driven one task at a time), attaching to another model is
 an error.
 """
-import numpy as np
 
 from ..backend import asnumpy
 from ..checks import check_representable
