@@ -323,3 +323,23 @@ def test_load_state_dict_takes_device_arrays(to):
     np.testing.assert_array_equal(asnumpy(dst.params.theta), asnumpy(src.params.theta))
     np.testing.assert_array_equal(asnumpy(si_dst.omega), asnumpy(si.omega))
     np.testing.assert_array_equal(asnumpy(opt_dst.m), asnumpy(opt.m))
+
+
+def test_learning_a_task_syncs_per_epoch_never_per_step(cp, tasks):
+    """Learner.learn with SI: per epoch the three of train_epoch plus SI's logged sum(omega)
+    (plus the anchored penalty from the second task on); per task, one finite check per state
+    array (theta, omega, Omega, theta_ref, Adam's m and v), the silent-penalty check and one
+    read-back per evaluated column (test sets under 2,048 examples)."""
+    def learn(epochs):
+        model = mlp([64, 16, 10], seed=0, device="cuda")
+        learner = Learner(model, make_method("si", c=1.0), make_optimizer("adam", model.params),
+                          batch_size=32, progress=False)
+        counts = []
+        for task in tasks:
+            with cp._standin.counting() as rec:
+                learner.learn(task, epochs, eval_tasks=tasks)
+            counts.append(len(rec.syncs))
+        return counts
+    one, three = learn(1), learn(3)
+    assert [b - a for a, b in zip(one, three)] == [2 * 4, 2 * 5]
+    assert one == [4 + 6 + 1 + 2, 5 + 6 + 1 + 2]
