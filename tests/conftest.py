@@ -64,16 +64,24 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)    # before -m deselects: the 'cuda' cases join the standin run
 def pytest_collection_modifyitems(config, items):
+    """A ``gpu`` test skips without a GPU (in a standin session, unless marked ``standin``
+    too); a ``standin``-only test skips outside a standin session."""
     for item in items:
         on_cuda = getattr(item, "callspec", None) and item.callspec.params.get("device") == "cuda"
         if config.standin and on_cuda:
             item.add_marker(pytest.mark.standin)
-        if "standin" in item.keywords:
-            if not config.standin:
-                item.add_marker(pytest.mark.skip(
-                    reason="runs on the CuPy stand-in: python -m pytest -m standin"))
-        elif "gpu" in item.keywords and (CUDA_REASON or config.standin):
-            reason = CUDA_REASON or "this session's cupy is the stand-in (-m standin)"
+        if config.standin:
+            reason = None if "standin" in item.keywords else \
+                "this session's cupy is the stand-in (-m standin)"
+        elif "gpu" in item.keywords:
+            reason = CUDA_REASON
+        elif "standin" in item.keywords:
+            item.add_marker(pytest.mark.skip(
+                reason="runs on the CuPy stand-in: python -m pytest -m standin"))
+            continue
+        else:
+            continue
+        if reason and "gpu" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=f"no CUDA GPU: {reason}"))
 
 
