@@ -127,7 +127,7 @@ class ndarray:
 
             def call(*args, **kwargs):
                 a, kw = _device_args((args, kwargs), f"ndarray.{name}")
-                return _wrap(method(*a, **kw), kw.get("out"))
+                return _wrap(method(*a, **kw), kwargs.get("out"))
             return call
         raise AttributeError(f"cupy.ndarray.{name}: not provided by the CuPy stand-in "
                              f"(synapse relies only on tests/standin/cupy's NDARRAY_METHODS)")
@@ -334,6 +334,8 @@ def _function(name, np_func, host_ok=False):
         if isinstance(out, tuple):            # ufuncs: out=(x,)
             out = out[0]
             kwargs["out"] = out
+        if name.endswith("_like") and args and isinstance(args[0], _np.ndarray):
+            args = (ndarray(args[0]),) + args[1:]   # CuPy reads a host prototype's shape
         if name in _COMPARISONS:      # CuPy takes a 0-d NumPy array here (its .item())
             args = tuple(x.item() if isinstance(x, _np.ndarray) and x.ndim == 0 else x
                          for x in args)
