@@ -31,7 +31,6 @@ Host synchronisations (``.get()``, ``asnumpy``, ``float()``, ``int()``, ``bool()
 """
 import builtins as _builtins
 import contextlib
-import functools
 import os
 import sys
 import types
@@ -356,8 +355,9 @@ UFUNCS = ("add", "subtract", "multiply", "divide", "true_divide", "floor_divide"
 
 FUNCTIONS = ("zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like",
              "full_like", "arange", "matmul", "dot", "where", "copyto", "pad", "concatenate",
-             "stack", "sum", "mean", "max", "min", "amax", "amin", "argmax", "all", "any",
-             "clip", "reshape", "transpose", "expand_dims", "lib.stride_tricks.as_strided")
+             "stack", "sum", "mean", "median", "percentile", "max", "min", "amax", "amin",
+             "argmax", "all", "any", "clip", "reshape", "transpose", "expand_dims",
+             "lib.stride_tricks.as_strided")
 
 DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8",
           "uint16", "uint32", "uint64", "bool_", "intp", "dtype")
@@ -481,8 +481,7 @@ class ElementwiseKernel:
         if kwargs:
             raise TypeError(f"ElementwiseKernel: the stand-in does not take {sorted(kwargs)}")
         from synapse_kernels.cuda import Elementwise
-        self.spec = _with_preamble(Elementwise)(name, in_params, out_params, operation,
-                                                preamble)
+        self.spec = Elementwise(name, in_params, out_params, operation, preamble=preamble)
 
     def __call__(self, *args, size=None, block_size=None):
         return _launch(self.spec, args, size)
@@ -497,22 +496,13 @@ class ReductionKernel:
         if kwargs or reduce_type is not None:
             raise TypeError("ReductionKernel: the stand-in takes no reduce_type or options")
         from synapse_kernels.cuda import Reduction
-        self.spec = _with_preamble(Reduction)(name, in_params, out_params, map_expr,
-                                              reduce_expr, post_map_expr, identity, preamble)
+        self.spec = Reduction(name, in_params, out_params, map_expr, reduce_expr, post_map_expr,
+                              identity, preamble=preamble)
 
     def __call__(self, *args, axis=None, keepdims=False):
         if axis is not None or keepdims:
             raise TypeError("ReductionKernel: the stand-in reduces over all elements only")
         return _launch(self.spec, args)
-
-
-@functools.lru_cache(maxsize=None)
-def _with_preamble(base):
-    """The spec class with CuPy's ``preamble`` (code placed before the kernel, after T)."""
-    import dataclasses
-    return dataclasses.make_dataclass(base.__name__ + "WithPreamble",
-                                      [("preamble", str, dataclasses.field(default=""))],
-                                      bases=(base,), frozen=True)
 
 
 # --- the device --------------------------------------------------------------------------
@@ -526,7 +516,17 @@ class _Runtime:
     def getDeviceProperties(device):
         if device != 0:
             raise RuntimeError(f"cudaErrorInvalidDevice: device {device} (the stand-in has 0)")
-        return {"name": b"CuPy stand-in (NumPy on the host)", "totalGlobalMem": 0}
+        return {"name": b"CuPy stand-in (NumPy on the host)", "totalGlobalMem": _host_bytes()[1]}
+
+    @staticmethod
+    def memGetInfo():
+        """(free, total) bytes: the stand-in's device memory is the host's."""
+        return _host_bytes()
+
+
+def _host_bytes():
+    page = os.sysconf("SC_PAGE_SIZE")
+    return os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page
 
 
 cuda = types.ModuleType("cupy.cuda")
