@@ -56,7 +56,7 @@ class Optimizer:
 
     def load_state_dict(self, state):
         for name in self.state_names:
-            value = np.asarray(state[name])
+            value = asnumpy(state[name])
             if value.shape != self.params.theta.shape:
                 raise ValueError(f"{type(self).__name__}: state {name!r} has shape {value.shape}, "
                                  f"expected {self.params.theta.shape}")

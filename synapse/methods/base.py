@@ -15,7 +15,6 @@ would be protected by nothing, silently. To go on, pass the method the model alr
 state, so a model fine-tuned first (pretraining) may take a regulariser next, which then starts
 from zero importance by design.
 """
-import numpy as np
 
 from ..backend import asnumpy
 from ..checks import check_representable
@@ -107,7 +106,7 @@ class Method:
     def load_state_dict(self, state):
         xp = self.params.xp
         for name in self.state_names:
-            value = np.asarray(state[name])
+            value = asnumpy(state[name])
             expected = getattr(self, name).shape
             if value.shape != expected:
                 raise ValueError(f"{self.name}: state {name!r} has shape {value.shape}, "
