@@ -31,24 +31,23 @@ the five split-digits tasks with Adam at lr 1e-3 and 1e-2 and SGD with momentum,
 fine-tuning, EWC and SI: no epoch's mean loss exceeded its task's first minibatch loss, while
 Adam at lr 1e6 reaches 7e20 in the first epoch).
 """
-import json
 import math
-import os
 import time
 import warnings
 
 import numpy as np
 
+from . import checkpoint
 from ._kernels import kernels
 from .backend import to_float
+from .checkpoint import History, checkpoint_path  # noqa: F401  (re-exported)
 from .checks import check_count, check_representable, check_task_fits
 from .data.task import as_task
-from .errors import CheckpointError, DataError, UserError
-from .fileio import find_nonfinite, load_npz, remove_stale_tmp, save_npz_atomic
+from .errors import DataError, UserError
+from .fileio import find_nonfinite
 from .progress import Progress
 
 EXPLOSION = 1e3
-CHECKPOINT = "checkpoint.npz"
 
 
 class DivergenceError(RuntimeError):
@@ -58,35 +57,6 @@ class DivergenceError(RuntimeError):
 class SilentPenaltyWarning(UserWarning):
     """A regulariser with c > 0 had no effect: its importance is all zero or its penalty never
     changed an update (its state was lost or reset): the run was plain fine-tuning."""
-
-
-class History:
-    """What a learner records: R (square, NaN where not evaluated), its column names, per-epoch
-    logs (task, epoch, loss, penalty, the method's summary), seconds and epochs per task, and
-    warnings."""
-
-    def __init__(self, n_tasks=0):
-        self.R = np.full((n_tasks, n_tasks), np.nan)
-        self.tasks = []
-        self.epochs = []
-        self.task_seconds = []
-        self.task_epochs = []
-        self.warnings = []
-
-    def to_dict(self):
-        return {"R": self.R.tolist(), "tasks": self.tasks, "epochs": self.epochs,
-                "task_seconds": self.task_seconds, "task_epochs": self.task_epochs,
-                "warnings": self.warnings}
-
-    @classmethod
-    def from_dict(cls, d):
-        h = cls(len(d["R"]))
-        h.R = np.array(d["R"], dtype=float).reshape(h.R.shape)
-        h.epochs, h.task_seconds = list(d["epochs"]), list(d["task_seconds"])
-        h.tasks = list(d.get("tasks", []))
-        h.task_epochs = list(d.get("task_epochs", []))
-        h.warnings = list(d.get("warnings", []))
-        return h
 
 
 def evaluate(model, tasks, batch_size=2048):
@@ -124,6 +94,9 @@ class Learner:
                          split-MNIST protocol resets Adam).
     checkpoint_dir       after every task, model, optimizer, method and history are written
                          there atomically (``checkpoint.npz``); ``Learner.restore`` reads it.
+    tag                  a JSON-able record stored in every checkpoint; ``restore`` refuses a
+                         checkpoint whose tag differs (the experiments store their run's
+                         settings there).
     log, progress        ``log(message)`` gets one line per task; ``progress`` shows a bar.
 
     The method is attached to the model here; a method already attached to this model keeps
@@ -132,7 +105,7 @@ class Learner:
     """
 
     def __init__(self, model, method, optimizer, batch_size=64, seed=0, reset_optimizer=True,
-                 checkpoint_dir=None, log=None, progress=True, eval_batch_size=2048):
+                 checkpoint_dir=None, log=None, progress=True, eval_batch_size=2048, tag=None):
         if getattr(optimizer, "params", None) is not model.params:
             raise UserError("Learner: the optimizer was built for another model's parameters; "
                             "build it with optimizer(model.params)")
@@ -145,6 +118,7 @@ class Learner:
         self.model, self.method, self.optimizer = model, method.attach(model), optimizer
         self.reset_optimizer = bool(reset_optimizer)
         self.checkpoint_dir, self.log, self.progress = checkpoint_dir, log, progress
+        self.tag = tag
         self.first_index = method.tasks_learned       # k of this learner's first task
         self.learned, self.columns, self.rows = [], [], []   # rows: {column: accuracy}
         self.history = History()
@@ -322,71 +296,22 @@ class Learner:
                     f"unchanged in {self.checkpoint_dir}")
         raise DivergenceError(f"training diverged on {where}: {what}; {kept}")
 
-    # -- checkpoints ---------------------------------------------------------------------
-    def settings(self):
-        """What a checkpoint must agree on to be continued by this learner."""
-        opt = self.optimizer
-        return {"method": self.method.config(), "optimizer": type(opt).__name__,
-                **opt.float_settings(),
-                "batch_size": self.batch_size, "seed": self.seed,
-                "reset_optimizer": self.reset_optimizer, "dtype": self.model.dtype.name}
-
+    # -- checkpoints (synapse/checkpoint.py) -------------------------------------------
     def save(self, folder=None):
         """Write model, optimizer and method state and the history to ``folder/checkpoint.npz``
         (default: ``checkpoint_dir``) atomically; never a non-finite array."""
         folder = folder or self.checkpoint_dir
-        arrays = {f"param/{k}": v for k, v in self.model.state_dict().items()}
-        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
-        arrays.update({f"method/{k}": v for k, v in self.method.state_dict().items()})
-        bad = find_nonfinite(arrays, kinds="f")
-        if bad:
-            raise DivergenceError(f"not writing a checkpoint to {folder}: {bad[0]} holds "
-                                  f"NaN/Inf values")
-        meta = {"format": 2, "tasks_done": self.tasks_done, "first_index": self.first_index,
-                "learned": [t.name for t in self.learned], "history": self.history.to_dict(),
-                "settings": self.settings()}
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        save_npz_atomic(checkpoint_path(folder), arrays)
+        checkpoint.save(self, folder, DivergenceError)
         if folder == self.checkpoint_dir:
             self.saved_after = self.tasks_done
 
     def restore(self, folder, tasks):
         """Continue from ``folder/checkpoint.npz``: ``tasks`` are Tasks whose first ones are
-        the tasks the checkpoint learned, in order (checked by name); any after them, and the
-        checkpoint's evaluated columns, become columns of R. Returns the tasks done."""
-        path = checkpoint_path(folder)
-        remove_stale_tmp(path)
-        arrays = load_npz(path, "checkpoint")
+        the tasks the checkpoint learned, in order (checked by name and data); any after them,
+        and the checkpoint's evaluated columns, become columns of R. Returns the tasks done."""
         tasks = [as_task(t, "restore") for t in _as_list(tasks, "restore")]
-        try:
-            meta = json.loads(bytes(arrays.pop("meta")).decode())
-            done, learned = int(meta["tasks_done"]), list(meta["learned"])
-            history, saved = History.from_dict(meta["history"]), meta["settings"]
-        except Exception as err:   # KeyError, JSON, Unicode: not a checkpoint of this format
-            raise CheckpointError(f"checkpoint {path} has no readable record of its run "
-                                  f"({type(err).__name__}: {err})") from None
-        if self.tasks_done:
-            raise CheckpointError(f"restore: this learner already learned {self.tasks_done} "
-                                  f"task(s); restore {path} into a fresh Learner")
-        if done != len(learned) or done > len(tasks):
-            raise CheckpointError(f"checkpoint {path} has {done} task(s) done, but only "
-                                  f"{len(tasks)} task(s) were given to continue them")
-        names = [t.name for t in tasks[:done]]
-        if names != learned:
-            raise CheckpointError(f"checkpoint {path} learned {learned}, not {names}")
-        now = json.loads(json.dumps(self.settings()))      # tuples as lists, as saved
-        changed = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
-        if changed:
-            what = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in changed.items())
-            raise CheckpointError(f"checkpoint {path} was written by another run ({what})")
-        part = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}  # noqa
-        try:
-            self.model.load_state_dict(part("param/"))
-            self.optimizer.load_state_dict(part("optim/"))
-            self.method.load_state_dict(part("method/"))
-        except (KeyError, ValueError) as err:
-            raise CheckpointError(f"checkpoint {path} does not fit this model: "
-                                  f"{str(err).splitlines()[0]}") from None
+        done, meta = checkpoint.restore(self, folder, tasks)
+        history = History.from_dict(meta["history"])
         self.first_index = int(meta.get("first_index", 0))
         self.method.tasks_learned = self.first_index + done
         self.learned = list(tasks[:done])
@@ -404,10 +329,6 @@ class Learner:
         self.saved_after = done if folder == self.checkpoint_dir else None
         _log(self.log, f"resumed from {folder}: {done} task(s) done")
         return done
-
-
-def checkpoint_path(folder):
-    return os.path.join(folder, CHECKPOINT)
 
 
 def _contains(tasks, task):

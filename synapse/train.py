@@ -12,8 +12,8 @@ from .checks import check_count
 from .data.task import as_task
 from .errors import CheckpointError, ConfigError
 from .fileio import remove_stale_tmp
-from .learner import (DivergenceError, History, Learner, SilentPenaltyWarning, _as_list,
-                      checkpoint_path, evaluate, train_epoch)
+from .checkpoint import History, checkpoint_path
+from .learner import DivergenceError, Learner, SilentPenaltyWarning, _as_list, evaluate, train_epoch
 
 __all__ = ["train_tasks", "DivergenceError", "SilentPenaltyWarning", "History", "Learner",
            "evaluate", "train_epoch"]
@@ -21,7 +21,7 @@ __all__ = ["train_tasks", "DivergenceError", "SilentPenaltyWarning", "History", 
 
 def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=0,
                 reset_optimizer=True, checkpoint_dir=None, resume=False, log=None,
-                progress=True, on_task_start=None, on_task_end=None):
+                progress=True, on_task_start=None, on_task_end=None, tag=None):
     """Learn ``tasks`` in order; returns a History with the accuracy matrix R.
 
     epochs          an int, or one int per task (e.g. a long pretraining, then a short task).
@@ -33,6 +33,8 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
     checkpoint_dir  after every task, model, optimizer and method state and the history so far
                     are written there atomically; with ``resume=True`` a run continues after
                     the last completed task (also with more tasks than the checkpoint's run).
+    tag             a JSON-able record stored in each checkpoint; resuming refuses a checkpoint
+                    whose tag differs (and, always, one whose tasks hold other data).
     The method keeps its state across calls on the same model: calling this once per task
     continues the sequence exactly as one call over all tasks would.
     A NaN/Inf or exploding loss raises DivergenceError naming the task and epoch.
@@ -48,7 +50,7 @@ def train_tasks(model, tasks, method, optimizer, epochs=10, batch_size=64, seed=
         per_task = [check_count("epochs", epochs)] * len(tasks)
     learner = Learner(model, method, optimizer, batch_size=batch_size, seed=seed,
                       reset_optimizer=reset_optimizer, checkpoint_dir=checkpoint_dir, log=log,
-                      progress=progress)
+                      progress=progress, tag=tag)
     learner.check_fits(tasks)               # every task checked before hours of training
     first = 0
     if resume and checkpoint_dir:
