@@ -1,5 +1,6 @@
 """The experiment declarations: typed settings (one parser for flags, --set and the API), the
 runs a configuration expands to, and the transfer protocol's choice of c and paired statistics."""
+import dataclasses
 import math
 
 import numpy as np
@@ -19,8 +20,10 @@ def test_every_profile_sets_exactly_the_declared_settings(name):
     names = {s.name for s in protocol.settings}
     for profile, values in protocol.profiles.items():
         assert set(values) == names, (profile, set(values) ^ names)
-        config, given_ = configure(protocol, profile)
-        assert given_ == {} and config.get("device", "cpu") == "cpu"
+        config = configure(protocol, profile)
+        assert set(config.values()) == names and getattr(config, "device", "cpu") == "cpu"
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            config.seeds = (0,)                        # a config, once checked, stays as it is
 
 
 @pytest.mark.parametrize("name", list(PROTOCOLS))
@@ -65,11 +68,11 @@ def test_bad_python_values_are_refused(kind, bad):
 
 def test_methods_with_a_strength_run_exactly_that_strength():
     protocol = get("split-mnist")
-    config, _ = configure(protocol, values={"methods": ["si=7"], "seeds": 1})
-    assert [(r["method"], r["c"]) for r in expand(config)] == [("si", 7.0)]
-    config, _ = configure(protocol, values={"methods": ["si", "si=7", "ewc"], "c": [0, 1],
-                                            "seeds": [3]})
-    runs = [(r["seed"], r["method"], r["c"]) for r in expand(config)]
+    config = configure(protocol, values={"methods": ["si=7"], "seeds": 1})
+    assert [(r.method, r.c) for r in expand(config)] == [("si", 7.0)]
+    config = configure(protocol, values={"methods": ["si", "si=7", "ewc"], "c": [0, 1],
+                                         "seeds": [3]})
+    runs = [(r.seed, r.method, r.c) for r in expand(config)]
     from synapse.methods import make_method
     assert runs == [(3, "si", 0.0), (3, "si", 1.0), (3, "si", 7.0),
                     (3, "ewc", make_method("ewc").c)]       # the default strength, explicit
@@ -87,7 +90,7 @@ def test_unknown_setting_and_device_from_the_environment(monkeypatch):
     with pytest.raises(ConfigError, match=r"\$SYNAPSE_DEVICE"):
         configure(protocol)
     monkeypatch.setenv("SYNAPSE_DEVICE", "cpu")
-    assert configure(protocol)[0]["device"] == "cpu"
+    assert configure(protocol).device == "cpu"
 
 
 def test_values_that_vanish_in_float32_are_refused():
@@ -122,7 +125,7 @@ def test_choice_of_c_never_reads_the_reported_split():
 
 def test_the_transfer_splits_are_disjoint():
     from synapse.experiments import transfer_mnist_bg
-    config, _ = configure(get("transfer-mnist-bg"), values={"data": "digits"})
+    config = configure(get("transfer-mnist-bg"), values={"data": "digits"})
     data = transfer_mnist_bg.load(config)
     sel, rep = data.selection[0], data.report[0]
     rows = lambda x: {r.tobytes() for r in x}          # noqa: E731
