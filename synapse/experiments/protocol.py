@@ -110,27 +110,24 @@ class Protocol:
                                           bases=(Config,), frozen=True)
 
 
-def typed(protocol, values, where=None):
+def typed(protocol, values):
     """``values`` (Python values by setting name) typed by their settings' kinds."""
-    return {name: protocol.setting(name).coerce(value, where and f"{where}: {name}")
-            for name, value in values.items()}
+    return {name: protocol.setting(name).coerce(value) for name, value in values.items()}
 
 
-def configure(protocol, profile="quick", values=None, base=None, where=None):
+def configure(protocol, profile="quick", values=None, base=None):
     """The typed, checked :class:`Config`: the profile's settings with ``values`` (the user's,
     as Python values; the CLI parses its text first with the same kinds) laid over them.
 
     ``base``: every setting's value from elsewhere instead of the profile's (a stored
-    config.json being resumed, named by ``where``); the same checks run on it.
+    config.json being resumed); the same checks run on it.
     """
     if profile not in protocol.profiles:
         raise ConfigError("profile", f"unknown profile {profile!r}; choose from "
-                                     f"{', '.join(protocol.profiles)}"
-                                     + (f" ({where})" if where else ""))
+                                     f"{', '.join(protocol.profiles)}")
     given = typed(protocol, values or {})
     start = protocol.profiles[profile] if base is None else base
-    settings = {s.name: s.coerce(start[s.name], where and f"{where}: {s.name}"
-                                 or f"profile {profile}: {s.name}")
+    settings = {s.name: s.coerce(start[s.name], None if base else f"profile {profile}: {s.name}")
                 for s in protocol.settings}
     settings.update(given)
     if "device" in settings:

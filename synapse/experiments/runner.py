@@ -52,7 +52,7 @@ def reopen(protocol, out, profile=None, values=None):
         raise CheckpointError(f"{file} " + (f"lacks the setting {missing[0]!r}" if missing
                                             else f"has an unknown setting {unknown[0]!r}"))
     try:
-        config = configure(protocol, stored.get("profile"), base=stored, where=str(file))
+        config = configure(protocol, stored.get("profile"), base=stored)
     except ConfigError as err:
         raise CheckpointError(f"{file}: {err}") from None
     for name, value in typed(protocol, values or {}).items():
