@@ -154,3 +154,32 @@ def test_stratified_subset_is_exact_and_proportional(labels, n, seed):
     for c in np.unique(y):
         share = n * np.mean(y == c)
         assert abs(np.sum(ys == c) - share) < 1
+
+
+@given(st.floats(0, 1e12, allow_nan=False))
+def test_a_strength_is_named_in_full(c):
+    """Run names and labels write c exactly: the text reads back as the same float, so two
+    different strengths never share a folder or a label."""
+    from synapse.experiments.runs import Run
+    from synapse.experiments.settings import show_number
+    assert float(show_number(c)) == c
+    run = Run(0, "si", c)
+    assert run.name == f"si-c{show_number(c)}-seed0" and show_number(c) in run.label
+
+
+def test_a_config_travels_to_worker_processes_unchanged():
+    import pickle
+    config = configure(get("split-mnist"), values={"c": [0, 0.1234567], "seeds": [3]})
+    back = pickle.loads(pickle.dumps(config))
+    assert back == config and type(back) is type(config) and back.c == (0.0, 0.1234567)
+
+
+def test_one_map_from_a_run_to_its_method():
+    from synapse.experiments.runs import Run, method_for, recipe
+    config = configure(get("transfer-mnist-bg"))
+    si = method_for(config, Run(0, "si", 10.0))
+    assert (si.name, si.c, si.xi, si.integrator) == ("si", 10.0, config.xi, config.integrator)
+    for name in ("feature-extraction", "scratch", "finetune"):
+        assert method_for(config, Run(0, name)).name == "finetune"
+    assert recipe("feature-extraction").readout_only and not recipe("scratch").pretrained
+    assert recipe("si").pretrained and not recipe("si").readout_only
