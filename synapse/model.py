@@ -23,7 +23,6 @@ class Sequential:
         self.layers = list(layers)
         if not self.layers:
             raise ValueError("Sequential: needs at least one layer")
-        self.device = resolve_device(device)
         self.dtype = check_dtype(dtype)
         self.seed = seed
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -45,7 +44,7 @@ class Sequential:
             self.params[name][...] = inits[name](self.params.shapes[name], rng)
         self.layers[0].needs_gx = False
         self.frozen = None
-        self.to(self.device)
+        self.to(device)                    # the one place a model resolves its device
 
     # -- parameters -------------------------------------------------------------------
     @property
@@ -61,7 +60,8 @@ class Sequential:
                 layer.rng = self._layer_rng
 
     def to(self, device):
-        """Move the model (parameters, gradients, random generator) to 'cpu' or 'cuda'."""
+        """Move the model (parameters, gradients, random generator) to 'cpu' or 'cuda' (None:
+        $SYNAPSE_DEVICE, else 'cpu'); below here the device is a resolved name."""
         self.device = resolve_device(device)
         self.params.to(self.device)
         self.reseed(self.seed)
