@@ -82,17 +82,22 @@ def read_meta(path):
     return read(path)[1]
 
 
-def tasks_digest(tasks):
-    """A digest of the tasks' arrays (train and test, inputs and labels) and active classes:
+def task_digest(task):
+    """A digest of one task's arrays (train and test, inputs and labels) and active classes:
     equal digests, equal data."""
     h = hashlib.blake2b(digest_size=16)
-    for t in tasks:
-        for a in (t.x_train, t.y_train, t.x_test, t.y_test):
-            a = np.ascontiguousarray(asnumpy(a))
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.data)
-        h.update(repr(None if t.classes is None else [int(c) for c in t.classes]).encode())
+    for a in (task.x_train, task.y_train, task.x_test, task.y_test):
+        a = np.ascontiguousarray(asnumpy(a))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.data)
+    h.update(repr(None if task.classes is None else [int(c) for c in task.classes]).encode())
     return h.hexdigest()
+
+
+def tasks_digest(tasks, digests=None):
+    """One digest of a task sequence (from the tasks, or from their ``digests``)."""
+    digests = [task_digest(t) for t in tasks] if digests is None else digests
+    return hashlib.blake2b("".join(digests).encode(), digest_size=16).hexdigest()
 
 
 # -- what a learner records -------------------------------------------------------------
@@ -136,12 +141,14 @@ def settings_of(learner):
 def save(learner, folder, error):
     """Write the learner's model, optimizer and method state, tasks and history to
     ``folder/checkpoint.npz``; ``error`` is raised instead of writing NaN/Inf."""
+    learner.digests += [task_digest(t) for t in learner.learned[len(learner.digests):]]
     arrays = {f"param/{k}": v for k, v in learner.model.state_dict().items()}
     arrays.update({f"optim/{k}": v for k, v in learner.optimizer.state_dict().items()})
     arrays.update({f"method/{k}": v for k, v in learner.method.state_dict().items()})
     meta = {"format": FORMAT, "tasks_done": learner.tasks_done,
             "first_index": learner.first_index, "learned": [t.name for t in learner.learned],
-            "digest": tasks_digest(learner.learned), "history": learner.history.to_dict(),
+            "digest": tasks_digest(None, learner.digests),
+            "history": learner.history.to_dict(),
             "settings": settings_of(learner), "tag": learner.tag}
     write_arrays(checkpoint_path(folder), arrays, error, meta,
                  refusal=f"not writing a checkpoint to {folder}")
@@ -179,7 +186,12 @@ def restore(learner, folder, tasks):
     if meta.get("tag") != json.loads(json.dumps(learner.tag)):
         raise CheckpointError(f"checkpoint {path} was written by another run (its record "
                               f"{json.dumps(meta.get('tag'))}, now {json.dumps(learner.tag)})")
-    if meta.get("digest") != tasks_digest(tasks[:done]):
+    if "digest" not in meta:
+        raise CheckpointError(f"checkpoint {path} was written by an older synapse (format "
+                              f"{meta.get('format')}), which kept no digest of its tasks' data; "
+                              f"start the run again")
+    digests = [task_digest(t) for t in tasks[:done]]
+    if meta["digest"] != tasks_digest(None, digests):
         raise CheckpointError(f"checkpoint {path} learned tasks named {learned} but holding "
                               f"other data than the tasks given now (their arrays differ)")
     parts = {p: {k[len(p) + 1:]: v for k, v in arrays.items() if k.startswith(p + "/")}
@@ -191,4 +203,5 @@ def restore(learner, folder, tasks):
     except (KeyError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} does not fit this model: "
                               f"{str(err).splitlines()[0]}") from None
+    learner.digests = digests
     return done, meta

@@ -121,6 +121,7 @@ class Learner:
         self.tag = tag
         self.first_index = method.tasks_learned       # k of this learner's first task
         self.learned, self.columns, self.rows = [], [], []   # rows: {column: accuracy}
+        self.digests = []                             # of learned tasks' data, as checkpointed
         self.history = History()
         self.saved_after = None                       # tasks done in the last checkpoint
         self.declared = False                         # eval_tasks given: the total is known
