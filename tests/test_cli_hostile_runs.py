@@ -137,3 +137,14 @@ def test_out_inside_a_running_results_folder_is_refused(tmp_path):
         assert running.wait(timeout=120) == 0, running.stderr.read()
     assert sorted(p.name for p in (a / "runs").iterdir()) == ["si-c1-seed0"]
     assert sorted(p.name for p in inside.iterdir()) == ["run.json"]        # A's own, only
+
+
+@pytest.mark.parametrize("content", ["[]", '{"a": 1}'])
+def test_a_run_record_that_is_not_one_is_refused(finished, tmp_path, content):
+    out = edited(finished, tmp_path)
+    record = out / "runs" / "si-c1-seed0" / "run.json"
+    record.write_text(content)
+    before = digest(out)
+    code, _, err = synapse("permuted-mnist", "--resume", str(out))
+    one_line_error(code, err, str(record), "holds no record of the settings")
+    assert digest(out) == before

@@ -87,12 +87,12 @@ def check_stored_runs(protocol, config, root):
         files = [folder / "run.json"] if (folder / "run.json").exists() else []
         files += sorted(folder.rglob(CHECKPOINT))
         for file in files:
-            record = (read_json(file, "").get("record") if file.suffix == ".json"
-                      else read_meta(file).get("tag"))
-            where = _difference(record, expected[folder.name])
-            if where:
-                raise CheckpointError(f"{file} was made with {where}; start a new run, or move "
-                                      f"the file out")
+            stored = read_json(file, "") if file.suffix == ".json" else read_meta(file)
+            record = stored.get("record" if file.suffix == ".json" else "tag") \
+                if isinstance(stored, dict) else None
+            why = _difference(record, expected[folder.name])
+            if why:
+                raise CheckpointError(f"{file} {why}; start a new run, or move the file out")
 
 
 def _plain(obj):
@@ -102,15 +102,17 @@ def _plain(obj):
 def _difference(stored, expected):
     """'' where ``stored`` equals ``expected``, else which setting differs and how."""
     if not isinstance(stored, dict):
-        return "no record of its settings (an older synapse, or not this run's file)"
+        return ("holds no record of the settings it was made with (an older synapse, or not "
+                "a run's file)")
     for group in ("experiment", "run", "settings"):
         a, b = stored.get(group), expected[group]
         if a == b:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
             key = next(k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
-            return f"{key}={json.dumps(a.get(key))}, not {json.dumps(b.get(key))} as config.json says"
-        return f"{group}={json.dumps(a)}, not {json.dumps(b)}"
+            return (f"was made with {key}={json.dumps(a.get(key))}, not "
+                    f"{json.dumps(b.get(key))} as config.json says")
+        return f"was made with {group}={json.dumps(a)}, not {json.dumps(b)}"
     return ""
 
 
