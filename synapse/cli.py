@@ -126,7 +126,7 @@ def settings_of(protocol, args):
 
 
 def _jobs(text):
-    """``--jobs`` as an int; its range is checked by ``runner.run_config`` (``sweep.check_n_jobs``)."""
+    """``--jobs`` as an int; ``runner.run_config`` checks its range (``sweep.check_n_jobs``)."""
     try:
         return int(text)
     except ValueError:

@@ -40,7 +40,7 @@ import numpy as np
 from . import checkpoint
 from ._kernels import kernels
 from .backend import to_float
-from .checkpoint import History, checkpoint_path  # noqa: F401  (re-exported)
+from .checkpoint import History
 from .checks import check_count, check_representable, check_task_fits
 from .data.task import as_task
 from .errors import DataError, UserError

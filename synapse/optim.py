@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 
-from .backend import asnumpy
 from .checkpoint import export_state, import_state
 from .checks import check_nonnegative
 from ._kernels import kernels, warm_cpu

@@ -96,7 +96,8 @@ SETTINGS = (
 def check_rules(config, given=None):
     """What one setting alone cannot say; each rule names the setting to change."""
     if len(config.lrs) < 3:
-        raise ConfigError("lrs", f"needs at least 3 step sizes to fit a slope, got {list(config.lrs)}")
+        raise ConfigError("lrs", f"needs at least 3 step sizes to fit a slope, got "
+                                 f"{list(config.lrs)}")
     for lr in config.lrs:
         if config.duration / lr < 1:
             raise ConfigError("lrs", f"step size {lr} is longer than duration "
@@ -113,8 +114,8 @@ def training_digits(config, seed):
     n = len(ds.y_train)
     if config.n_train > n or config.orders_n > n:
         key = "n_train" if config.n_train > n else "orders_n"
-        raise ConfigError(key, f"{getattr(config, key)} examples asked, {ds.name} has {n} training "
-                               f"examples")
+        raise ConfigError(key, f"{getattr(config, key)} examples asked, {ds.name} has {n} "
+                               f"training examples")
     order = np.random.default_rng([seed, 7]).permutation(n)
     keep = order[:max(config.n_train, config.orders_n)]
     return ds.x_train[keep].astype(np.float64), ds.y_train[keep], ds

@@ -9,9 +9,7 @@ A method's state (omega, Omega, theta_ref, ...) belongs to ONE model: attaching 
 same model keeps it (a method can be driven one task at a time), attaching to another model is
 an error.
 """
-import numpy as np
 
-from ..backend import asnumpy
 from ..checkpoint import export_state, import_state
 from ..checks import check_representable
 from ..errors import UserError
