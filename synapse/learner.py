@@ -301,6 +301,9 @@ class Learner:
     def save(self, folder=None):
         """Write model, optimizer and method state and the history to ``folder/checkpoint.npz``
         (default: ``checkpoint_dir``) atomically; never a non-finite array."""
+        if not (folder or self.checkpoint_dir):
+            raise UserError("save: no folder: call learner.save(folder), or build the Learner "
+                            "with checkpoint_dir=folder")
         folder = folder or self.checkpoint_dir
         checkpoint.save(self, folder, DivergenceError)
         if folder == self.checkpoint_dir:

@@ -17,6 +17,8 @@ import numpy as np
 
 from .checkpoint import export_state, import_state
 from .checks import check_nonnegative
+from .errors import ConfigError, UserError
+from .params import ParamStore
 from ._kernels import kernels, warm_cpu
 
 
@@ -27,6 +29,9 @@ class Optimizer:
     fuses_si = False     # True where step_si fuses SI's penalty and omega update
 
     def __init__(self, params):
+        if not isinstance(params, ParamStore):
+            raise UserError(f"{type(self).__name__}: expected a model's parameters, "
+                            f"{type(self).__name__}(model.params), got a {type(params).__name__}")
         self.params = params
         self.reset()
         if params.xp is np:
@@ -124,9 +129,10 @@ class Adam(Optimizer):
     fuses_si = True
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        check_nonnegative("Adam", lr=lr, eps=eps)
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"Adam: betas must be in [0, 1), got {beta1}, {beta2}")
+        check_nonnegative("Adam", lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+        for key, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not float(beta) < 1:
+                raise UserError(f"Adam: {key} must be in [0, 1) (a decay rate), got {beta}")
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
         super().__init__(params)
 
@@ -161,5 +167,6 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 def make_optimizer(name, params, **kwargs):
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
+        raise ConfigError("optimizer", f"unknown optimizer {name!r}; expected one of "
+                                       f"{sorted(OPTIMIZERS)}")
     return OPTIMIZERS[name](params, **kwargs)

@@ -39,6 +39,44 @@ def xp(device):
     return xp_for(device)
 
 
+@pytest.fixture(params=["numpy", "numba", pytest.param("cuda", marks=pytest.mark.gpu)])
+def engine(request):
+    """Each path the per-parameter updates take: the NumPy twins, the compiled CPU loops
+    (skipped without numba) and, where a GPU is present, the CUDA kernels. Yields the device
+    to build the model on, with the CPU path forced for the test."""
+    from synapse_kernels import cpu
+    if request.param == "numba":
+        pytest.importorskip("numba", reason="numba is not installed: no compiled CPU loops")
+    with cpu.path("auto" if request.param == "cuda" else request.param):
+        yield "cuda" if request.param == "cuda" else "cpu"
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+class Hung(BaseException):
+    """Raised by ``no_hang`` in a body that blocked too long; no ``except Exception`` (nor
+    ``except OSError``) in the code under test can swallow it."""
+
+
+@pytest.fixture
+def no_hang():
+    """``with no_hang(seconds):`` fails the test instead of hanging the suite when its body
+    blocks (SIGALRM interrupts even an open() of a FIFO that no writer will ever open)."""
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def guard(seconds=10):
+        def fail(signum, frame):
+            raise Hung(f"still blocked after {seconds} s")
+        old = signal.signal(signal.SIGALRM, fail)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    return guard

@@ -9,7 +9,7 @@ naming the file, folder or array.
 from .cache import ENV_DATA_DIR, data_dir
 from .cifar import cifar10_available, cifar10_instructions, load_cifar10
 from .dataset import Dataset
-from .task import Task
+from .task import InputScaleWarning, Task
 from .download import ChecksumError, DataNotFoundError, DownloadError, fetch, file_digest
 from .idx import IDXError, read_idx, read_idx_images, read_idx_labels, read_idx_pair, write_idx
 from .load import DATASETS, load_auto, load_dataset
@@ -21,7 +21,7 @@ from .splits import stratified_subset, train_test_split, train_val_split
 from .tasks import few_shot, permutations, permuted_tasks, split_tasks
 
 __all__ = [
-    "Dataset", "Task", "DATASETS", "load_dataset", "load_auto",
+    "Dataset", "Task", "InputScaleWarning", "DATASETS", "load_dataset", "load_auto",
     "split_tasks", "permuted_tasks", "permutations", "few_shot", "train_val_split",
     "train_test_split", "stratified_subset",
     "load_mnist", "load_mnist_subset", "load_fashion_mnist", "load_digits",

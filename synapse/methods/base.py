@@ -5,9 +5,15 @@ The learner (synapse/learner.py) calls ``attach(model)`` once, then for each tas
 loss alone; ``end_task`` at the boundary. A method that regularises adds its penalty's
 gradient inside ``step`` and reports its value via ``penalty()``.
 
-A method's state (omega, Omega, theta_ref, ...) belongs to ONE model: attaching again to the
-same model keeps it (a method can be driven one task at a time), attaching to another model is
-an error.
+A method's state (omega, Omega, theta_ref, ...) belongs to ONE model, and a model carries ONE
+method with state (``model.attached_method``): attaching again to the same model keeps the
+state (a method can be driven one task at a time); attaching it to another model, or a second
+method to a model whose method holds state, is an error. The second method would start from
+zero importance while the weights already hold what the first one protected: the earlier tasks
+would be protected by nothing, silently. To go on, pass the method the model already carries
+(``learner.method``) to the new Learner; to start over, build a new model. Fine-tuning holds no
+state, so a model fine-tuned first (pretraining) may take a regulariser next, which then starts
+from zero importance by design.
 """
 
 from ..checkpoint import export_state, import_state
@@ -26,7 +32,8 @@ class Method:
         """Bind to ``model`` and allocate per-parameter state on its backend, the first time.
 
         Attaching again to the same model keeps the state (and ``tasks_learned``); attaching
-        to another model raises. Settings that the model's dtype cannot hold are refused here.
+        to another model, or to a model that carries another method, raises (see the module
+        docstring). Settings that the model's dtype cannot hold are refused here.
         """
         current = getattr(self, "model", None)
         if current is model:
@@ -34,7 +41,14 @@ class Method:
         if current is not None:
             raise UserError(f"method {self.name!r} is already attached to another model: its "
                             f"state belongs to that model; build a new method for this one")
+        other = getattr(model, "attached_method", None)
+        if other is not None and other.state_names:
+            raise UserError(f"method {self.name!r} cannot attach to this model: it already "
+                            f"carries method {other.name!r} ({other.tasks_learned} task(s) "
+                            f"learned), whose state would be dropped; pass that method "
+                            f"(learner.method) to continue, or build a new model to start over")
         check_representable(f"method {self.name!r}", model.dtype, **self.float_settings())
+        model.attached_method = self
         self.model, self.params = model, model.params
         self.tasks_learned = 0     # tasks consolidated so far (the learner counts them)
         self.allocate()

@@ -152,13 +152,17 @@ class EWC(QuadraticPenalty):
 
 
 class OnlineEWC(EWC):
-    """Online EWC (Schwarz et al. 2018): F <- gamma F + F_task, one anchor (latest weights)."""
+    """Online EWC (Schwarz et al. 2018): F <- gamma F + F_task, one anchor (latest weights);
+    gamma in (0, 1] (1: nothing is forgotten; above 1 old tasks would outweigh new ones)."""
 
     name = "online-ewc"
 
     def __init__(self, c=100.0, gamma=1.0, **kwargs):
         super().__init__(c, **kwargs)
         check_nonnegative("OnlineEWC", gamma=gamma)
+        if not 0 < float(gamma) <= 1:
+            raise ConfigError("gamma", f"OnlineEWC's decay of the old importance must be in "
+                                       f"(0, 1], got {gamma}")
         self.gamma = float(gamma)
 
     def end_task(self, task_index, task):
