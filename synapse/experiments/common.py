@@ -61,17 +61,15 @@ def blas_threads(n):
     return threadpool_limits(limits=n, user_api="blas")
 
 
-def fit(config, model, tasks, method, run, run_dir, log, tag, epochs=None,
-        reset_optimizer=None, **hooks):
+def fit(config, model, tasks, method, run, run_dir, log, tag, reset_optimizer, epochs=None,
+        **hooks):
     """Train ``model`` on ``tasks`` with the config's optimizer; returns the History.
 
-    ``reset_optimizer``: the config's where it has one (continual learning); a transfer run
-    learns one task per optimizer and passes True, which there changes nothing. ``tag``: the
-    run's record, stored in each checkpoint. ``log``: None shows progress bars; False nothing;
-    a function gets a line per task, and off a terminal the progress meter adds a line with the
+    ``reset_optimizer``: always given (the continual config's setting; a transfer run learns
+    one task per optimizer and passes True, which there changes nothing). ``tag``: the run's
+    record, stored in each checkpoint. ``log``: None shows progress bars; False nothing; a
+    function gets a line per task, and off a terminal the progress meter adds a line with the
     loss every 30 s."""
-    if reset_optimizer is None:
-        reset_optimizer = config.reset_optimizer
     optimizer = make_optimizer(config.optimizer, model.params, lr=config.lr)
     with blas_threads(1):
         return train_tasks(model, tasks, method, optimizer,
@@ -88,7 +86,7 @@ def continual_run(config, run, run_dir, log, on_task_end, tag, ds, tasks):
     model = mlp([ds.x_train.shape[1], *config.hidden, ds.n_classes], seed=run.seed,
                 device=config.device)
     history = fit(config, model, tasks, method_for(config, run), run, run_dir, log, tag,
-                  on_task_end=on_task_end)
+                  config.reset_optimizer, on_task_end=on_task_end)
     return history_record(history, {"tasks": [t.name for t in tasks],
                                     "tasks_digest": tasks_digest(tasks)})
 
