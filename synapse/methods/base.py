@@ -18,7 +18,7 @@ from zero importance by design.
 
 from ..checkpoint import export_state, import_state
 from ..checks import check_representable
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 
 
 class Method:
@@ -27,6 +27,15 @@ class Method:
     name = "finetune"
     state_names = ()          # flat per-parameter arrays saved in checkpoints
     closes_path = False       # True: the trainer hands close_path the gradient at a task's end
+    foreign_names = {}        # a peer library's argument name -> what to pass synapse instead
+
+    def __new__(cls, *args, **kwargs):
+        """Answer another library's argument name (Avalanche's ``si_lambda``, ...) with
+        synapse's, in one line, instead of Python's bare TypeError."""
+        for name in kwargs:
+            if name in cls.foreign_names:
+                raise ConfigError(name, cls.foreign_names[name])
+        return super().__new__(cls)
 
     def attach(self, model):
         """Bind to ``model`` and allocate per-parameter state on its backend, the first time.
@@ -69,11 +78,9 @@ class Method:
     def begin_task(self, task_index, task):
         pass
 
-    def step(self, optimizer, g, keep_delta=False):
-        """One optimizer step on the regularised loss. With ``keep_delta`` it returns the
-        parameter change (``optimizer.delta``); training does not read it, so by default it
-        is not stored (one array fewer written per step) and None is returned."""
-        return optimizer.step(g, keep_delta=keep_delta)
+    def step(self, optimizer, g):
+        """One optimizer step on the regularised loss, ``g`` the task loss's gradient."""
+        optimizer.step(g)
 
     def penalty(self):
         """The penalty's value at the current weights (a 0-d array, or 0.0)."""
