@@ -66,7 +66,6 @@ def checkpoint_path(folder):
 
 def read(path):
     """(arrays, meta) of the checkpoint ``path``."""
-    remove_stale_tmp(path)
     arrays = load_npz(path, "checkpoint")
     try:
         meta = json.loads(bytes(arrays.pop("meta")).decode())
@@ -79,6 +78,7 @@ def read(path):
 
 
 def read_meta(path):
+    """The checkpoint's record alone (reading changes nothing on disk)."""
     return read(path)[1]
 
 
@@ -164,6 +164,7 @@ def restore(learner, folder, tasks):
     tasks it learned (checked by name and by the digest of their arrays). Returns
     ``(tasks done, meta)``."""
     path = checkpoint_path(folder)
+    remove_stale_tmp(path)                   # a temporary file left by a killed writer
     arrays, meta = read(path)
     try:
         done, learned = int(meta["tasks_done"]), list(meta["learned"])
