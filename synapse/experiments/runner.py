@@ -82,8 +82,10 @@ def check_stored_runs(protocol, config, root):
         return
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if folder.name not in expected:
+            names = list(expected)
             raise CheckpointError(f"{folder} is not a run of {root.parent / 'config.json'} "
-                                  f"(its runs: {', '.join(list(expected)[:4])}, ...)")
+                                  f"(its runs: {', '.join(names[:4])}"
+                                  f"{', ...' if len(names) > 4 else ''})")
         files = [folder / "run.json"] if (folder / "run.json").exists() else []
         files += sorted(folder.rglob(CHECKPOINT))
         for file in files:
