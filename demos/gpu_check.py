@@ -42,8 +42,9 @@ def run_bench():
             f"{ratio:.2f}x unfused", time.time() - t0)
 
 
-def run_split_mnist(epochs=2):
-    """Split MNIST with SI (c = 1) on CuPy and on NumPy, same seed: time per epoch and ACC."""
+def run_split_mnist(epochs=2, data="auto", hidden=(256, 256)):
+    """Split MNIST with SI (c = 1) on CuPy and on NumPy, same seed: time per epoch and ACC
+    (``data="digits"``, a small ``hidden``: the quick form the stand-in tests run)."""
     from synapse.data import load_dataset, split_tasks
     from synapse.methods import SI
     from synapse.metrics import average_accuracy
@@ -51,10 +52,10 @@ def run_split_mnist(epochs=2):
     from synapse.optim import Adam
     from synapse.train import train_tasks
 
-    tasks = split_tasks(load_dataset("auto"))
+    tasks = split_tasks(load_dataset(data))
     t0, out = time.time(), {}
     for device in ("cuda", "cpu"):
-        model = mlp([784, 256, 256, 10], seed=0, device=device)
+        model = mlp([tasks[0].x_train.shape[1], *hidden, 10], seed=0, device=device)
         start = time.perf_counter()
         h = train_tasks(model, tasks, SI(c=1.0, xi=1e-3), Adam(model.params), epochs=epochs,
                         batch_size=64, seed=0, progress=False)

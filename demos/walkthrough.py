@@ -33,6 +33,7 @@ penalty is ``penalty_value`` / ``penalty_grad``. Sections:
 import numpy as np
 
 import synapse._kernels  # noqa: F401  (makes synapse_kernels importable from a checkout)
+from synapse.backend import asnumpy
 from synapse.data import load_dataset, split_tasks
 from synapse.experiments import identity
 from synapse.experiments.protocol import configure
@@ -137,8 +138,9 @@ def training_loop(lr=0.1, steps=200):
     g_total = g + 2 * twin_si.c * twin_si.Omega * (twin.params.theta - twin_si.theta_ref)  # Eq. 1
     delta = twin_opt.step(g_total)                 # the optimizer follows the surrogate loss
     twin_si.omega += -g * delta                    # Eq. 2: with g, not g_total
-    np.testing.assert_allclose(model.params.theta, twin.params.theta, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(si.omega, twin_si.omega, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(asnumpy(model.params.theta), asnumpy(twin.params.theta), rtol=0,
+                               atol=1e-14)
+    np.testing.assert_allclose(asnumpy(si.omega), asnumpy(twin_si.omega), rtol=0, atol=1e-14)
     say("   the fused step_si equals penalty gradient + optimizer step + omega update (to 1e-14)")
     return total, decrease
 
@@ -220,7 +222,7 @@ def negative_omega(c=10.0):
     negative = float((si.omega < 0).mean())
     raw = si.Omega + si.omega / ((model.params.theta - si.theta_ref) ** 2 + si.xi)
     si.end_task(0, tasks[1])                        # Eq. 4 with the relu on the running total
-    np.testing.assert_allclose(si.Omega, np.maximum(raw, 0), rtol=1e-12)
+    np.testing.assert_allclose(asnumpy(si.Omega), asnumpy(np.maximum(raw, 0)), rtol=1e-12)
     clamped = int((raw < 0).sum())
     assert negative > 0 and clamped > 0 and (si.Omega >= 0).all()
     # What the clamped weights would do unclamped: walk away from theta_ref along them.

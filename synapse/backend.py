@@ -62,12 +62,14 @@ def get_array_module(*arrays):
     return np
 
 
-def to_device(x, device):
-    """Copy (or pass through) an array to a resolved device, 'cpu' or 'cuda'."""
+def to_device(x, device, dtype=None):
+    """Copy (or pass through) an array to a resolved device, 'cpu' or 'cuda', as ``dtype`` if
+    given; a CuPy array comes to the host explicitly (CuPy refuses ``np.asarray`` of a device
+    array)."""
     xp = xp_for(device)
     if xp is np:
-        return asnumpy(x)
-    return xp.asarray(x)
+        return np.asarray(asnumpy(x), dtype=dtype)
+    return xp.asarray(x, dtype=dtype)
 
 
 def asnumpy(x):

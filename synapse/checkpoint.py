@@ -40,7 +40,7 @@ def import_state(owner, state, shapes, xp, dtype):
                        f"{sorted(extra)}")
     out = {}
     for name, shape in shapes.items():
-        value = np.asarray(state[name])
+        value = asnumpy(state[name])         # CuPy refuses np.asarray of a device array
         if value.shape != tuple(shape):
             raise ValueError(f"{owner}: state {name!r} has shape {value.shape}, expected "
                              f"{tuple(shape)}")

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import checkpoint
 from ._kernels import kernels
-from .backend import to_float
+from .backend import to_device, to_float
 from .checkpoint import History
 from .checks import check_count, check_representable, check_task_fits
 from .data.task import as_task
@@ -213,8 +213,8 @@ class Learner:
         """The epochs of task k (row i); returns the per-epoch records and, from the second
         task on, the anchored penalty at each epoch end (for ``_check_not_silent``)."""
         model, method = self.model, self.method
-        x = model.xp.asarray(task.x_train, dtype=model.dtype)   # on the device for the task
-        y = model.xp.asarray(task.y_train)
+        x = to_device(task.x_train, model.device, model.dtype)   # on the device for the task
+        y = to_device(task.y_train, model.device)
         n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
         reference, records, moved = math.log(max(n_active, 2)), [], []
         with Progress(total=epochs, desc=self._label(i, task), enabled=self.progress) as bar:

@@ -146,7 +146,7 @@ class Sequential:
         if x.dtype.kind != "f":
             raise DataError(f"model input must be a float array, got dtype {x.dtype}")
         if get_array_module(x) is not xp or x.dtype != self.dtype:
-            x = xp.asarray(x, dtype=self.dtype)
+            x = to_device(x, self.device, self.dtype)
         if check:
             check_finite(x, "model input")
         if self.input_shape is not None and x.ndim == 2 and len(self.input_shape) > 1:
@@ -177,7 +177,7 @@ class Sequential:
         """
         logits = self.forward(x, train=self.training, check=check)
         if get_array_module(y) is not self.xp:
-            y = self.xp.asarray(y)
+            y = to_device(y, self.device)
         loss, g = softmax_cross_entropy(logits, y, active, check=check)
         self.backward(g)
         return loss

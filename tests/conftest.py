@@ -1,4 +1,10 @@
-"""Shared fixtures: every backend test runs on NumPy and, where a GPU is present, on CuPy."""
+"""Shared fixtures: every backend test runs on NumPy and, where a GPU is present, on CuPy.
+
+``python -m pytest -m standin`` runs the CUDA path without a GPU: the session imports the strict
+CuPy stand-in (tests/standin/cupy) as ``cupy``, and every test on the 'cuda' device, and every
+test marked ``standin``, runs on it (tests/standin/README.md says what that proves). Without
+``-m standin`` the stand-in is never imported and ``standin`` tests skip.
+"""
 import os
 import sys
 
@@ -13,6 +19,9 @@ import synapse._kernels  # noqa: E402,F401  (registers synapse_kernels from kern
 from synapse.backend import cuda_unavailable_reason  # noqa: E402
 
 CUDA_REASON = cuda_unavailable_reason()
+STANDIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standin")
+if CUDA_REASON is None and hasattr(sys.modules.get("cupy"), "_standin"):   # e.g. on PYTHONPATH
+    CUDA_REASON = "cupy is the test stand-in (tests/standin), not a GPU"
 
 # In CI the property tests draw the same examples every run (a red CI is then reproducible);
 # locally they explore new ones each time. Either way a failure prints its example.
@@ -21,10 +30,61 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def standin_selected(config):
+    """True when ``-m`` selects standin tests specifically: an item marked only ``standin``
+    is selected and an unmarked one is not (``-m standin``, ``-m "standin or gpu"``)."""
+    from _pytest.mark.expression import Expression
+    expr = config.getoption("markexpr")
+    if not expr:
+        return False
+    compiled = Expression.compile(expr)
+    return (compiled.evaluate(lambda name, **kw: name == "standin")
+            and not compiled.evaluate(lambda name, **kw: False))
+
+
+def install_standin():
+    """Import tests/standin/cupy as ``cupy`` and make synapse's backend use it."""
+    import synapse.backend
+    if STANDIN_DIR not in sys.path:
+        sys.path.insert(0, STANDIN_DIR)
+    if not hasattr(sys.modules.get("cupy"), "_standin"):
+        sys.modules.pop("cupy", None)             # a real CuPy imported by synapse.backend
+    import cupy
+    synapse.backend._cupy = cupy
+    os.environ["PYTHONPATH"] = os.pathsep.join(   # subprocesses (the CLI) import it too
+        [STANDIN_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return cupy
+
+
+def pytest_configure(config):
+    config.standin = standin_selected(config)
+    if config.standin:
+        install_standin()
+
+
+@pytest.hookimpl(tryfirst=True)    # before -m deselects: the 'cuda' cases join the standin run
 def pytest_collection_modifyitems(config, items):
+    """A ``gpu`` test skips without a GPU (in a standin session, unless marked ``standin``
+    too); a ``standin``-only test skips outside a standin session. In a standin session the
+    'cuda' cases of the ``device`` and ``engine`` fixtures are ``standin`` tests."""
     for item in items:
-        if "gpu" in item.keywords and CUDA_REASON:
-            item.add_marker(pytest.mark.skip(reason=f"no CUDA GPU: {CUDA_REASON}"))
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        on_cuda = "cuda" in (params.get("device"), params.get("engine"))
+        if config.standin and on_cuda:
+            item.add_marker(pytest.mark.standin)
+        if config.standin:
+            reason = None if "standin" in item.keywords else \
+                "this session's cupy is the stand-in (-m standin)"
+        elif "gpu" in item.keywords:
+            reason = CUDA_REASON
+        elif "standin" in item.keywords:
+            item.add_marker(pytest.mark.skip(
+                reason="runs on the CuPy stand-in: python -m pytest -m standin"))
+            continue
+        else:
+            continue
+        if reason and "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=f"no CUDA GPU: {reason}"))
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])

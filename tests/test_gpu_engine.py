@@ -1,4 +1,5 @@
-"""The whole SI training step on CuPy against NumPy (skipped with the reason where no GPU)."""
+"""The whole SI training step on CuPy against NumPy (skipped with the reason where no GPU; also
+run on the CuPy stand-in by ``python -m pytest -m standin``)."""
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from synapse.model import mlp
 from synapse.optim import Adam
 from synapse.train import train_tasks
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.standin]
 
 
 @pytest.mark.parametrize("method", [dict(name="si", c=1.0, xi=1e-3),

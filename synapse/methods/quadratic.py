@@ -11,10 +11,10 @@ lambda Omega (theta - theta_ref) exactly, and its value differs by a constant (k
 import numpy as np
 
 from .base import Method, regularised_mask
-from ..checks import check_count, check_nonnegative
+from ..checks import check_count, check_finite, check_nonnegative
 from ..errors import ConfigError
 from .._kernels import kernels
-from ..backend import asnumpy
+from ..backend import asnumpy, to_device
 from ..losses import softmax_cross_entropy
 
 
@@ -103,18 +103,20 @@ def per_example_grads(model, x, y, active, labels="empirical", rng=None):
     predictive distribution (the 'true' Fisher of Kirkpatrick et al.).
     """
     xp = model.xp
+    x, y = to_device(x, model.device, model.dtype), to_device(y, model.device)   # up once
+    softmax_cross_entropy(model.forward(x, train=False), y, active)  # inputs, labels: checked once
     for n in range(len(x)):
         xn = x[n:n + 1]
-        if labels == "sampled":
-            logits = asnumpy(model.forward(xn, train=False))[0]
+        if labels == "sampled":   # drawn on the host: one sync and one upload per example
+            logits = asnumpy(model.forward(xn, train=False, check=False))[0]
             units = np.arange(logits.size) if active is None else np.asarray(active)
             z = logits[units] - logits[units].max()
             p = np.exp(z) / np.exp(z).sum()
-            yn = np.asarray([units[rng.choice(units.size, p=p)]])
+            yn = xp.asarray([units[rng.choice(units.size, p=p)]])
         else:
-            yn = asnumpy(y[n:n + 1])
-        logits = model.forward(xn, train=False)
-        _, g = softmax_cross_entropy(logits, xp.asarray(yn), active)
+            yn = y[n:n + 1]
+        logits = model.forward(xn, train=False, check=False)
+        _, g = softmax_cross_entropy(logits, yn, active, check=False)
         model.backward(g)
         yield model.params.grad
 
@@ -201,10 +203,12 @@ class MAS(QuadraticPenalty):
     def importance(self, task):
         model, xp = self.model, self.params.xp
         idx, _ = self.sample(task, self.samples)
+        x = to_device(task.x_train[idx], model.device, model.dtype)     # up once
+        check_finite(x, f"task {task.name!r} x_train")                  # checked once
         total = xp.zeros_like(self.params.theta)
         keep = None
-        for n in idx:
-            logits = model.forward(task.x_train[n:n + 1], train=False)
+        for n in range(len(x)):
+            logits = model.forward(x[n:n + 1], train=False, check=False)
             if task.classes is not None and keep is None:
                 keep = xp.zeros(logits.shape[1], dtype=logits.dtype)
                 keep[xp.asarray(np.asarray(task.classes))] = 1
