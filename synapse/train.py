@@ -3,9 +3,9 @@
 ``train_tasks(model, tasks, method, optimizer, epochs=...)`` learns ``tasks`` in order and
 returns the History with the accuracy matrix R (T x T, GEM's R[i, j] = accuracy on task j
 after learning task i, every task evaluated after every task). ``train_joint`` is the upper
-bound beside it: the same network trained at once on the pooled data, in the same R terms. What one task's learning does,
-the seeding that makes runs exactly resumable, divergence and the checks at task boundaries are
-described in synapse/learner.py.
+bound beside it: the same network trained at once on the pooled data, in the same R terms.
+What one task's learning does, the seeding that makes runs exactly resumable, divergence and
+the checks at task boundaries are described in synapse/learner.py.
 """
 import os
 
@@ -18,8 +18,8 @@ from .fileio import remove_stale_tmp
 from .learner import (DivergenceError, History, Learner, SilentPenaltyWarning, _as_list,
                       checkpoint_path, evaluate, train_epoch, training_length)
 
-__all__ = ["train_tasks", "train_joint", "DivergenceError", "SilentPenaltyWarning", "History", "Learner",
-           "evaluate", "train_epoch"]
+__all__ = ["train_tasks", "train_joint", "DivergenceError", "SilentPenaltyWarning", "History",
+           "Learner", "evaluate", "train_epoch"]
 
 
 def train_tasks(model, tasks, method, optimizer, epochs=None, steps=None, batch_size=64, seed=0,
@@ -62,11 +62,13 @@ def train_tasks(model, tasks, method, optimizer, epochs=None, steps=None, batch_
         if os.path.exists(checkpoint_path(checkpoint_dir)):
             first = learner.restore(checkpoint_dir, tasks)
             done, want = learner.history.task_steps, [s for _, s in lengths[:first]]
+            unit = "minibatches"
             if not done:                              # a checkpoint from before steps
                 done, want = learner.history.task_epochs, [e for e, _ in lengths[:first]]
+                unit = "epochs"
             if done and done != want:
                 raise CheckpointError(f"checkpoint {checkpoint_path(checkpoint_dir)} trained "
-                                      f"{done} per task, not {want}")
+                                      f"{done} {unit} per task; these epochs/steps make {want}")
         else:
             remove_stale_tmp(checkpoint_path(checkpoint_dir))
     for i in range(first, len(tasks)):
