@@ -39,6 +39,18 @@ def xp(device):
     return xp_for(device)
 
 
+@pytest.fixture(params=["numpy", "numba", pytest.param("cuda", marks=pytest.mark.gpu)])
+def engine(request):
+    """Each path the per-parameter updates take: the NumPy twins, the compiled CPU loops
+    (skipped without numba) and, where a GPU is present, the CUDA kernels. Yields the device
+    to build the model on, with the CPU path forced for the test."""
+    from synapse_kernels import cpu
+    if request.param == "numba":
+        pytest.importorskip("numba", reason="numba is not installed: no compiled CPU loops")
+    with cpu.path("auto" if request.param == "cuda" else request.param):
+        yield "cuda" if request.param == "cuda" else "cpu"
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
