@@ -106,6 +106,8 @@ def train_joint(model, tasks, optimizer, epochs=None, steps=None, batch_size=64,
     passes over the pooled data, or ``steps`` minibatches per pooled task ((i + 1) * steps
     for row i, the budget a sequential learner has spent after task i). Shuffles are seeded
     by (seed, 0, pass) as a Learner's first task is; the model ends as the last row's network.
+    (GMvandeVen/continual-learning's 'joint' differs: one network, one task's iterations on the
+    pooled data, and in task-incremental learning one softmax per task in each minibatch.)
     """
     from .methods import make_method
     tasks = [as_task(t, f"tasks[{i}]") for i, t in enumerate(_as_list(tasks, "tasks"))]
