@@ -9,8 +9,7 @@ the checks at task boundaries are described in synapse/learner.py.
 """
 import os
 
-import numpy as np
-
+from .backend import get_array_module
 from .checks import check_count
 from .data.task import Task, as_task
 from .errors import CheckpointError, ConfigError
@@ -134,6 +133,7 @@ def _pooled(tasks):
     """One Task holding the data of ``tasks``, on the union of their units."""
     units = None if any(t.classes is None for t in tasks) else \
         tuple(sorted(set().union(*(t.classes for t in tasks))))
-    pool = lambda name: np.concatenate([getattr(t, name) for t in tasks])  # noqa: E731
+    xp = get_array_module(tasks[0].x_train)                 # NumPy, or CuPy arrays kept there
+    pool = lambda name: xp.concatenate([getattr(t, name) for t in tasks])  # noqa: E731
     return Task("joint: " + ", ".join(t.name for t in tasks), pool("x_train"), pool("y_train"),
                 pool("x_test"), pool("y_test"), units, scenario=tasks[-1].scenario)
