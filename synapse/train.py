@@ -49,9 +49,9 @@ def train_tasks(model, tasks, method, optimizer, epochs=None, steps=None, batch_
     per_task = [dict(zip(("epochs", "steps"), counts))
                 for counts in zip(_per_task("epochs", epochs, tasks),
                                   _per_task("steps", steps, tasks))]
-    lengths = [training_length(**n, n=len(t.y_train), batch_size=check_count("batch_size",
-                                                                              batch_size))
-               for n, t in zip(per_task, tasks)]
+    batch_size = check_count("batch_size", batch_size)
+    lengths = [training_length(**counts, n=len(t.y_train), batch_size=batch_size)
+               for counts, t in zip(per_task, tasks)]     # (epochs, minibatches) of each task
     learner = Learner(model, method, optimizer, batch_size=batch_size, seed=seed,
                       reset_optimizer=reset_optimizer, checkpoint_dir=checkpoint_dir, log=log,
                       progress=progress)
