@@ -2,8 +2,7 @@
 
 Each kernel must move (read + write) a known number of arrays; bandwidth = bytes / time,
 timed with CUDA events after warm-up, median of many runs. The copy of one array of the same
-size, timed in the same run, is the ceiling. The four updates are timed twice: keeping the
-change in ``delta``, and as training runs them (``/unkept``: the change is not stored). The fused adam_si step is also timed against
+size, timed in the same run, is the ceiling. The fused adam_si step is also timed against
 the same update written as unfused CuPy array expressions.
 
     python demos/bench_kernels.py [--n 16777216] [--dtype float32] [--repeat 50]
@@ -41,23 +40,11 @@ KERNELS = {
                                                **ADAM)),
     "sgd_step": (3, 3, lambda a: sk.sgd_step(a["theta"], a["g"], a["buf"], a["delta"], 1e-3,
                                              0.9)),
-    "adam_si_step": (7, 5, lambda a: sk.adam_si_step(
-        a["theta"], a["g"], a["m"], a["v"], a["delta"], a["omega"], a["Omega"],
-        a["theta_ref"], 0.1, **ADAM)),
-    "sgd_si_step": (6, 4, lambda a: sk.sgd_si_step(
-        a["theta"], a["g"], a["buf"], a["delta"], a["omega"], a["Omega"], a["theta_ref"], 0.1,
-        1e-3, 0.9)),
-    # the updates as training runs them: the change is not kept (delta=None, one write fewer)
-    "adam_step/unkept": (4, 3, lambda a: sk.adam_step(a["theta"], a["g"], a["m"], a["v"], None,
-                                                      **ADAM)),
-    "sgd_step/unkept": (3, 2, lambda a: sk.sgd_step(a["theta"], a["g"], a["buf"], None, 1e-3,
-                                                    0.9)),
-    "adam_si_step/unkept": (7, 4, lambda a: sk.adam_si_step(
-        a["theta"], a["g"], a["m"], a["v"], None, a["omega"], a["Omega"], a["theta_ref"], 0.1,
+    "adam_si_step": (7, 4, lambda a: sk.adam_si_step(
+        a["theta"], a["g"], a["m"], a["v"], a["omega"], a["Omega"], a["theta_ref"], 0.1,
         **ADAM)),
-    "sgd_si_step/unkept": (6, 3, lambda a: sk.sgd_si_step(
-        a["theta"], a["g"], a["buf"], None, a["omega"], a["Omega"], a["theta_ref"], 0.1, 1e-3,
-        0.9)),
+    "sgd_si_step": (6, 3, lambda a: sk.sgd_si_step(
+        a["theta"], a["g"], a["buf"], a["omega"], a["Omega"], a["theta_ref"], 0.1, 1e-3, 0.9)),
 }
 NAMES = ["omega", "g", "delta", "delta_prev", "out", "Omega", "theta", "theta_ref", "m", "v",
          "buf", "Omega_c", "omega_c", "theta_ref_c"]
@@ -157,7 +144,7 @@ def bench_cpu(n, dtype, repeat):
         rows.append((name, ms["numpy"], ms["numba"], gbs, 100 * gbs / copy_gbs))
     par = parallel_loop(optim.adam_si_step_loop)
     t = dtype.type
-    args = [a[k] for k in ("theta", "m", "v", "omega", "delta", "g", "Omega", "theta_ref")]
+    args = [a[k] for k in ("theta", "m", "v", "omega", "g", "Omega", "theta_ref")]
     scalars = [t(x) for x in (0.2, 1e-3, 0.9, 0.1, 0.999, 0.001, 1e-8)]
     par(*args, *scalars)
     return rows, time_cpu(lambda: par(*args, *scalars), repeat)

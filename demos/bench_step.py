@@ -10,7 +10,7 @@ medians are reported, with the spread of the per-round ratio, and the ratios are
 
 Under each MLP table: the step's matrix products alone, with NumPy and with torch (the floor
 under both libraries' step). Under each network: the fused SI update alone (``adam_si_step``
-on the network's parameter vector, the change not kept, as in training) against its
+on the network's parameter vector, as in training) against its
 memory-traffic floor: the time an in-place ``np.add`` takes per byte, measured in the same
 run, times the update's bytes (7 arrays read, 4 written).
 
@@ -157,7 +157,7 @@ UPDATE_ARRAYS = 11   # the fused SI update reads theta g m v omega Omega theta_r
 def update_floor(n_params, repeat=10):
     """(measured ms of the fused SI update, floor ms, GB/s) on a vector of n_params.
 
-    The update (``adam_si_step`` with ``delta=None``, as training calls it) reads 7 arrays and
+    The update (``adam_si_step``, as training calls it) reads 7 arrays and
     writes 4 of them in place. Its floor is the time those 11 x n_params x 4 bytes take at the
     rate of ``np.add(a, b, out=a)`` on two vectors of 4 n_params floats (8 read, 4 written in
     place), measured here: the same kind of traffic with no arithmetic to speak of. (A plain
@@ -171,8 +171,8 @@ def update_floor(n_params, repeat=10):
 
     add_ms = time_cpu(lambda: np.add(dst, src, out=dst), repeat)
     gbs = 12 * n_params * 4 / add_ms / 1e6
-    update_ms = time_cpu(lambda: sk.adam_si_step(theta, g, m, v, None, omega, Omega, ref, 0.1,
-                                                  1e-3, 0.9, 0.999, 1e-8), repeat)
+    update_ms = time_cpu(lambda: sk.adam_si_step(theta, g, m, v, omega, Omega, ref, 0.1, 1e-3,
+                                                  0.9, 0.999, 1e-8), repeat)
     return update_ms, UPDATE_ARRAYS * n_params * 4 / gbs / 1e6, gbs
 
 

@@ -1,18 +1,21 @@
 """Compile the fused CPU loops that sit beside each CUDA body and its NumPy twin.
 
 A loop is a plain Python function over flat arrays, ``for i in range(n): ...``, laid out
-like the CUDA body above it and grouping its products as the NumPy twin below it does (so the
-two CPU paths give the same bits); ``@loop`` hands it to numba, which compiles it on first use
-(one pass over the arrays instead of one NumPy pass per operation) and keeps the machine
-code in its on-disk cache: ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/synapse/numba``
-(``~/.cache/synapse/numba``), never beside the installed package (files written there outlive
-``pip uninstall`` and would turn the package folder into a namespace package that shadows a
-later editable install); where that folder cannot be written, the loops are compiled in
-memory for the process.
+like the CUDA body above it and calling the same equations (``equations.py``) on one element
+at a time that the NumPy twin calls on whole arrays (so the two CPU paths give the same bits).
+``@loop`` hands it to numba, which compiles it on first use (one pass over the arrays instead
+of one NumPy pass per operation) together with the ``@equation`` functions it calls, and keeps
+the machine code in its on-disk cache: under ``$NUMBA_CACHE_DIR`` if set, else
+``$XDG_CACHE_HOME/synapse/numba`` (``~/.cache/synapse/numba``), in a folder named after the
+kernels' source (numba checks only the file of the function it caches, so an edited equation
+in another file would otherwise run stale), never beside the installed package (files written
+there outlive ``pip uninstall`` and would turn the package folder into a namespace package
+that shadows a later editable install); where that folder cannot be written, the loops are
+compiled in memory for the process.
 
 Which CPU path runs is chosen by the environment variable ``SYNAPSE_CPU_KERNELS``:
 
-- ``auto`` (default): the compiled loops where numba imports and compiles, else the twins;
+- ``auto`` (default): the compiled loops where numba imports and compiles, else the NumPy twins;
 - ``numba``: the compiled loops, and an error if numba cannot provide them;
 - ``numpy``: the NumPy twins (the readable reference), e.g. to compare the two.
 
@@ -23,17 +26,20 @@ for 269k parameters) whenever another process held it, for at most a few percent
 (``demos/bench_kernels.py --cpu`` measures both).
 """
 import contextlib
+import functools
+import hashlib
 import os
+import pathlib
 import tempfile
-import time
 
 import numpy as np
 
 MODES = ("auto", "numba", "numpy")
 ENV = "SYNAPSE_CPU_KERNELS"
 
-_state = {"mode": None, "numba": None, "reason": None, "warm": {}}
+_state = {"mode": None, "numba": None, "reason": None, "registered": False}
 _loops = []
+_equations = []
 
 
 def mode():
@@ -104,6 +110,15 @@ def cache_folder():
     return os.path.join(base, "synapse", "numba")
 
 
+@functools.lru_cache(maxsize=None)
+def source_key():
+    """A short hash of the kernels' source: each edit of any module compiles afresh."""
+    digest = hashlib.sha1()
+    for path in sorted(pathlib.Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return "kernels-" + digest.hexdigest()[:12]
+
+
 def writable(folder):
     """True where ``folder`` exists or can be made, and a file can be written in it."""
     try:
@@ -112,6 +127,21 @@ def writable(folder):
             return True
     except OSError:
         return False
+
+
+def equation(fn):
+    """Declare ``fn`` an equation: plain Python on whole arrays (the NumPy twin), and compiled
+    into every loop that calls it (numba's ``register_jitable``, done on first compile)."""
+    _equations.append(fn)
+    return fn
+
+
+def _register_equations(numba):
+    if not _state["registered"]:
+        from numba.extending import register_jitable
+        for fn in _equations:
+            register_jitable(fn)
+        _state["registered"] = True
 
 
 class Loop:
@@ -126,22 +156,21 @@ class Loop:
     def jit(self):
         if self._jit is None:
             numba = _numba()
+            _register_equations(numba)
             options = dict(nogil=True, error_model="numpy")   # IEEE division, as NumPy
-            ours = not numba.config.CACHE_DIR          # the user's NUMBA_CACHE_DIR wins
-            if ours:                                   # the locator is chosen right here
-                numba.config.CACHE_DIR = cache_folder()
+            users = numba.config.CACHE_DIR             # the user's NUMBA_CACHE_DIR wins
+            folder = os.path.join(users or cache_folder(), source_key())
+            numba.config.CACHE_DIR = folder            # the locator is chosen right here
             try:
-                if ours and not writable(numba.config.CACHE_DIR):
-                    raise RuntimeError("cannot cache: "   # numba would fall back to the
-                                       + numba.config.CACHE_DIR)  # package's __pycache__
+                if not writable(folder):               # numba would fall back to the
+                    raise RuntimeError("cannot cache: " + folder)   # package's __pycache__
                 self._jit = numba.njit(cache=True, **options)(self.fn)
             except RuntimeError as err:     # no writable cache folder anywhere
                 if "cannot cache" not in str(err):
                     raise
                 self._jit = numba.njit(**options)(self.fn)
             finally:
-                if ours:
-                    numba.config.CACHE_DIR = ""
+                numba.config.CACHE_DIR = users
         return self._jit
 
     def __call__(self, *args):
@@ -155,7 +184,7 @@ class Loop:
 
 
 class _Fallback(Exception):
-    """Raised once when a loop fails to compile under 'auto': the twin takes over."""
+    """Raised once when a loop fails to compile under 'auto': the NumPy twin takes over."""
 
 
 def loop(fn):
@@ -166,17 +195,13 @@ def loop(fn):
 def flat_arrays(arrays):
     """1-d views of NumPy arrays of one float dtype and one shape, or None where the loop
     cannot take them as they are (another backend, mixed dtypes or shapes, a read-only array,
-    a non-contiguous view of more than one dimension); the twin then runs (and raises NumPy's
-    own error where the call is wrong). A None after the first array (an output the caller
-    does not keep) stays None: numba compiles that loop with the store left out."""
+    a non-contiguous view of more than one dimension); the NumPy twin then runs (and raises
+    NumPy's own error where the call is wrong)."""
     first = arrays[0]
     if type(first) is not np.ndarray or first.dtype not in (np.float32, np.float64):
         return None
     out = []
     for a in arrays:
-        if a is None:
-            out.append(None)
-            continue
         if type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape \
                 or not a.flags.writeable:
             return None
@@ -190,8 +215,8 @@ def flat_arrays(arrays):
 
 def run(fused_loop, arrays, scalars=(), extra=()):
     """Run a loop on ``arrays`` (flattened), ``scalars`` (cast to the arrays' dtype, as CuPy
-    casts a ``T`` scalar) and ``extra`` (passed as they are); return False where the twin
-    must run instead."""
+    casts a ``T`` scalar) and ``extra`` (passed as they are); return False where the NumPy
+    twin must run instead."""
     if not compiled():
         return False
     flat = flat_arrays(arrays)
@@ -203,28 +228,3 @@ def run(fused_loop, arrays, scalars=(), extra=()):
     except _Fallback:
         return False
     return True
-
-
-def warm(dtype=np.float32):
-    """Compile (or load from the disk cache) every loop for contiguous ``dtype`` arrays, the
-    updates with and without ``delta`` kept, so the first training step is not the one that
-    pays. Returns the seconds it took (0 when already warm or when the twins run)."""
-    dtype = np.dtype(dtype)
-    if dtype in _state["warm"] or dtype not in (np.float32, np.float64) or not compiled():
-        return 0.0
-    from . import optim, si
-    start = time.perf_counter()
-    a = [np.ones(2, dtype) for _ in range(8)]
-    si.omega_accumulate(a[0], a[1], a[2])
-    si.omega_accumulate_trapezoid(a[0], a[1], a[2], a[3])
-    si.penalty_grad(a[0], a[1], a[2], a[3], 1.0, out=a[4])
-    si.penalty_value(a[0], a[1], a[2], 1.0)
-    si.consolidate(a[0], a[1], a[2], a[3], 1.0)
-    for delta in (a[4], None):
-        optim.adam_step(a[0], a[1], a[2], a[3], delta, 1e-3, 0.9, 0.999, 1e-8)
-        optim.sgd_step(a[0], a[1], a[2], delta, 0.1, 0.9)
-        optim.adam_si_step(a[0], a[1], a[2], a[3], delta, a[5], a[6], a[7], 1.0, 1e-3, 0.9,
-                           0.999, 1e-8)
-        optim.sgd_si_step(a[0], a[1], a[2], delta, a[5], a[6], a[7], 1.0, 0.1, 0.9)
-    seconds = _state["warm"][dtype] = time.perf_counter() - start
-    return seconds

@@ -10,11 +10,9 @@ CuPy's conventions, which every body below relies on:
 - arguments are passed inputs first, then outputs; an output is bound by reference, so an
   array listed as an output is read-modify-write (``omega -= g * delta`` updates omega);
 - ``T`` is bound from the array arguments (float32 or float64, all alike); a host scalar
-  declared ``T`` (a Python float such as ``lr_t``) is cast to that ``T`` by CuPy.
-
-The optimizer updates name the change they make ``d`` (a local) and apply it, ``theta += d``.
-``update`` launches such a kernel as declared when the caller does not keep the change, and
-``keeping_delta(spec)``, the same body plus ``delta = d`` into one more output, when it does.
+  declared ``T`` (a Python float such as ``lr_t``) is cast to that ``T`` by CuPy;
+- the ``preamble`` is pasted after CuPy's ``typedef ... T;`` and ahead of the kernel, so the
+  device functions in it (``equations.PREAMBLE``) are written with ``T``.
 """
 import dataclasses
 import functools
@@ -27,6 +25,7 @@ class Elementwise:
     in_params: str
     out_params: str
     operation: str
+    preamble: str = ""    # code pasted ahead of the kernel: the device functions it calls
 
     def __call__(self, *args):
         return _launcher(self, *args)
@@ -34,7 +33,7 @@ class Elementwise:
     def build(self):
         import cupy
         return cupy.ElementwiseKernel(self.in_params, self.out_params, self.operation,
-                                      self.name)
+                                      self.name, preamble=self.preamble)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +47,7 @@ class Reduction:
     reduce_expr: str
     post_map_expr: str
     identity: str
+    preamble: str = ""
 
     def __call__(self, *args):
         return _launcher(self, *args)
@@ -56,23 +56,7 @@ class Reduction:
         import cupy
         return cupy.ReductionKernel(self.in_params, self.out_params, self.map_expr,
                                     self.reduce_expr, self.post_map_expr, self.identity,
-                                    self.name)
-
-
-@functools.lru_cache(maxsize=None)
-def keeping_delta(spec):
-    """``spec`` with one more output, ``delta``, that keeps the change ``d`` its body made."""
-    return dataclasses.replace(
-        spec, name=spec.name + "_delta", out_params=spec.out_params + ", T delta",
-        operation=spec.operation.rstrip() + "\n    delta = d;  // the change, kept for the caller\n")
-
-
-def update(spec, delta, *args):
-    """Launch an update kernel on ``args``; where ``delta`` is an array, the variant that also
-    stores the change in it (one more array written per element)."""
-    if delta is None:
-        return spec(*args)
-    return keeping_delta(spec)(*args, delta)
+                                    self.name, preamble=self.preamble)
 
 
 @functools.lru_cache(maxsize=None)

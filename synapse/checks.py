@@ -1,6 +1,7 @@
 """Input checks shared by the engine: each raises a one-line UserError naming what is wrong."""
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -65,10 +66,13 @@ def check_representable(owner, dtype, **values):
 
 def check_task_fits(task, model):
     """Check a Task's arrays against the model, once, before training on it: finite float
-    inputs of the width the model reads, labels and classes among its output units."""
+    inputs of the width the model reads, labels and classes among its output units, in every
+    split it holds (train, test and val)."""
     n_in, n_out = model.n_inputs, model.n_outputs
-    for split in ("train", "test"):
-        x, y = getattr(task, "x_" + split), getattr(task, "y_" + split)
+    for split in ("train", "test", "val"):
+        x, y = getattr(task, "x_" + split, None), getattr(task, "y_" + split, None)
+        if x is None:
+            continue
         where = f"task {task.name!r} x_{split}"
         if x.dtype.kind != "f":
             raise DataError(f"{where}: expected a float array, got dtype {x.dtype}")
@@ -88,3 +92,43 @@ def check_task_fits(task, model):
             if bad:
                 raise DataError(f"task {task.name!r}: classes/labels {bad} are outside the "
                                 f"model's {n_out} output units [0, {n_out})")
+
+
+def available_memory(device="cpu"):
+    """Bytes the machine can still give to a new allocation, or None where it cannot say.
+
+    CPU: ``MemAvailable`` of /proc/meminfo (Linux: free memory plus reclaimable caches), else
+    the free physical pages. CUDA: the free memory of the current GPU.
+    """
+    if device == "cuda":
+        import cupy
+        return int(cupy.cuda.runtime.memGetInfo()[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024           # the line is in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def format_bytes(n):
+    """``n`` bytes as '27.9 GiB' (binary units)."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+
+
+def check_memory(what, nbytes, device="cpu", error=UserError):
+    """Refuse, before allocating, what needs more memory than the machine has available: one
+    ``error`` line saying how much ``what`` needs against what is available."""
+    have = available_memory(device)
+    if have is not None and nbytes > have:
+        where = "this GPU has" if device == "cuda" else "this machine has"
+        raise error(f"{what} needs {format_bytes(nbytes)} of memory but {where} "
+                    f"{format_bytes(have)} available")

@@ -2,16 +2,19 @@
 
 Every file synapse writes that a user could lose (checkpoints, models, results, cached data)
 goes through ``atomic_write_bytes``: a temporary file in the same folder, fsync, rename.
+Every file synapse reads that a user could have replaced (data, configs, records) is opened by
+``open_regular``: a regular file of bounded size, or a one-line error naming it.
 """
 import io
 import os
 import pathlib
+import stat
 import tempfile
 
 import numpy as np
 
 from .backend import get_array_module
-from .errors import CheckpointError
+from .errors import CheckpointError, UserError
 
 
 def _fsync_dir(folder):
@@ -53,6 +56,53 @@ def atomic_write_bytes(path, data):
         raise
     _fsync_dir(path.parent)
     return path
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path, what="file", max_bytes=None, error=UserError):
+    """``path`` opened for binary reading, if it is a regular file of at most ``max_bytes``.
+
+    Anything else is refused with one ``error`` line naming ``what`` and ``path``: a missing
+    or unreadable path, a folder, a FIFO (opened without blocking, so it can never hang), a
+    device (e.g. a symlink to /dev/zero, which would never end), a socket, or a file larger
+    than ``max_bytes``. The checks are made on the opened descriptor (``fstat``), so a path
+    swapped between check and read cannot slip through. Symlinks to regular files are fine.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except OSError as err:
+        raise error(f"{what} {path} cannot be read ({err.strerror or err})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
+            raise error(f"{what} {path} is {kind}, not a regular file; synapse reads only "
+                        f"regular files")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise error(f"{what} {path} holds {info.st_size:,} bytes, more than the "
+                        f"{max_bytes:,} such a file may hold")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path, what="file", max_bytes=None, error=UserError):
+    """The bytes of ``path``, read through ``open_regular`` (same refusals); at most
+    ``max_bytes`` even if the file grows while it is read."""
+    with open_regular(path, what, max_bytes, error) as f:
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise error(f"{what} {path} grew past {max_bytes:,} bytes while it was read")
+    return data
 
 
 def save_npz_atomic(path, arrays):

@@ -352,6 +352,9 @@ class Learner:
     def save(self, folder=None):
         """Write model, optimizer and method state and the history to ``folder/checkpoint.npz``
         (default: ``checkpoint_dir``) atomically; never a non-finite array."""
+        if not (folder or self.checkpoint_dir):
+            raise UserError("save: no folder: call learner.save(folder), or build the Learner "
+                            "with checkpoint_dir=folder")
         folder = folder or self.checkpoint_dir
         arrays = {f"param/{k}": v for k, v in self.model.state_dict().items()}
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})

@@ -1,8 +1,8 @@
 """Sequential model over a flat parameter vector, with save/load to .npz (no pickle)."""
 import numpy as np
 
-from .checks import check_finite
-from .errors import DataError
+from .checks import check_count, check_finite, check_memory
+from .errors import ConfigError, DataError, UserError
 from .fileio import find_nonfinite, load_npz, save_npz_atomic
 from .backend import asnumpy, check_dtype, get_array_module, resolve_device, to_device, xp_for
 from .init import get_initialiser
@@ -78,15 +78,34 @@ class Sequential:
     def freeze(self, names=None, except_names=None):
         """Freeze parameters: their gradient is zeroed after every backward pass.
 
-        ``freeze(except_names=["dense2.W", "dense2.b"])`` keeps only the readout trainable
-        (feature extraction). ``freeze([])`` unfreezes everything.
+        ``freeze(except_names=model.readout_names())`` keeps only the readout trainable
+        (feature extraction); ``freeze(["dense0.W"])`` freezes one parameter; ``freeze([])``
+        unfreezes everything. Exactly one of ``names`` and ``except_names`` is given: a bare
+        ``freeze()`` would freeze nothing, so it is refused, as are unknown names.
         """
+        if (names is None) == (except_names is None):
+            raise UserError("freeze: give the parameters to freeze, freeze(names=[...]), or those "
+                            "to keep trainable, freeze(except_names=[...]) (freeze([]) unfreezes "
+                            "everything)")
         if except_names is not None:
-            names = [n for n in self.params.names if n not in set(except_names)]
-            self.params.mask(except_names)  # validates the names
-        names = list(names or [])
+            kept = self._param_names("except_names", except_names)
+            names = [n for n in self.params.names if n not in set(kept)]
+        names = self._param_names("names", names)
         self.frozen = None if not names else 1 - self.params.mask(names)
         return self
+
+    def _param_names(self, key, names):
+        """``names`` as a list of this model's parameter names; one line on anything else."""
+        if callable(names):
+            raise UserError(f"freeze: {key} is a method ({getattr(names, '__name__', names)}); "
+                            f"call it for its list of names, e.g. model.readout_names()")
+        if isinstance(names, str) or not isinstance(names, (list, tuple, set, frozenset)):
+            raise UserError(f"freeze: {key} must be a list of parameter names, got {names!r}")
+        unknown = [n for n in names if n not in self.params.names]
+        if unknown:
+            raise UserError(f"freeze: unknown parameter names {unknown} in {key}; the model has "
+                            f"{self.params.names}")
+        return list(names)
 
     @property
     def n_inputs(self):
@@ -222,19 +241,50 @@ class Sequential:
                 f"{self.dtype.name})\n{rows}")
 
 
+def mlp_sizes(sizes):
+    """``sizes`` (input, hidden..., output widths) as a list of ints >= 1; a one-line
+    ConfigError names the first that is not one (784.5 is refused, never truncated)."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (list, tuple, np.ndarray)):
+        raise ConfigError("mlp sizes", f"expected a list of layer widths such as [784, 256, 10], "
+                                       f"got {sizes!r}")
+    if len(sizes) < 2:
+        raise ConfigError("mlp sizes", f"needs at least the input and output widths, e.g. "
+                                       f"[784, 10], got {list(sizes)}")
+    return [check_count(f"mlp sizes[{i}]", s) for i, s in enumerate(sizes)]
+
+
+def mlp_memory(sizes, dtype=np.float32, copies=2):
+    """Bytes of memory an ``mlp(sizes)`` takes: ``copies`` flat vectors of its P parameters
+    (2 to build it: theta and its gradient) plus the float64 draw of its largest weight matrix
+    at initialisation. Training keeps more flat vectors: Adam adds 5 (m, v, the change, two
+    scratch), SGD 4, SI 5 (omega, Omega, theta_ref, two scratch; 6 with the trapezoid), so
+    ``copies=12`` sizes a run of SI with Adam before it starts (as ``--hidden`` needs)."""
+    sizes = mlp_sizes(sizes)
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b + b for a, b in pairs)      # W (a, b) and b (b,) per layer
+    return copies * n_params * check_dtype(dtype).itemsize + 8 * max(a * b for a, b in pairs)
+
+
 def mlp(sizes, seed=0, device=None, dtype=np.float32, zero_readout=True, init="glorot",
         activation="relu"):
     """Dense-ReLU stack, e.g. ``mlp([784, 256, 256, 10])`` (the split-MNIST network).
 
     ``zero_readout`` starts the output layer at zero, as the authors' code does;
-    ``activation`` is 'relu' or 'tanh'.
+    ``activation`` is 'relu' or 'tanh'. Widths that are not whole numbers >= 1, and a network
+    larger than the memory available (``mlp_memory``), are refused before anything is
+    allocated, with one line.
     """
     from .layers import Dense, ReLU, Tanh
     acts = {"relu": ReLU, "tanh": Tanh}
     if activation not in acts:
-        raise ValueError(f"mlp: unknown activation {activation!r}; expected one of {sorted(acts)}")
-    if len(sizes) < 2:
-        raise ValueError(f"mlp: needs at least input and output sizes, got {sizes}")
+        raise ConfigError("activation", f"mlp: unknown activation {activation!r}; expected one "
+                                        f"of {sorted(acts)}")
+    sizes = mlp_sizes(sizes)
+    device = resolve_device(device)
+    need = mlp_memory(sizes, dtype)
+    check_memory(f"mlp({sizes})", need)                   # built on the host first
+    if device == "cuda":
+        check_memory(f"mlp({sizes})", need, device)
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         last = i == len(sizes) - 2

@@ -2,14 +2,12 @@
 
 ``step(g)`` applies one update and returns ``delta``, the change it actually made (kept in
 ``opt.delta``): SI's unfused path integrates ``-g * delta`` from it, whatever the optimizer.
-``step(g, keep_delta=False)`` makes the same update without storing the change (returns None):
-one array fewer written per step, which is how the methods train (all but SI's unfused path,
-which integrates omega from the stored change). The element-wise math lives
-in ``synapse_kernels``: a fused CUDA kernel on CuPy; on the CPU the same body as a loop
-compiled by numba (warmed when the optimizer is built, so no step pays for the compile), or
-its NumPy twin. ``step_si(g, omega, Omega, theta_ref, c)`` is the same update on SI's
-surrogate loss, with the penalty gradient and the omega update fused into it (one pass, one
-kernel; omega is integrated from the change inside the pass).
+``step_si(g, omega, Omega, theta_ref, c)`` is the same update on SI's surrogate loss, with the
+penalty gradient and the omega update fused into it (one pass, one kernel; omega is integrated
+from the change inside the pass, which is not kept). The element-wise math lives in
+``synapse_kernels`` (start at ``kernels/equations.py``): a fused CUDA kernel on CuPy; on the
+CPU the same equations as a loop compiled by numba (warmed when the optimizer is built, so no
+step pays for the compile), or their NumPy twin.
 """
 import math
 
@@ -17,6 +15,8 @@ import numpy as np
 
 from .backend import asnumpy
 from .checks import check_nonnegative
+from .errors import ConfigError, UserError
+from .params import ParamStore
 from ._kernels import kernels, warm_cpu
 
 
@@ -27,6 +27,9 @@ class Optimizer:
     fuses_si = False     # True where step_si fuses SI's penalty and omega update
 
     def __init__(self, params):
+        if not isinstance(params, ParamStore):
+            raise UserError(f"{type(self).__name__}: expected a model's parameters, "
+                            f"{type(self).__name__}(model.params), got a {type(params).__name__}")
         self.params = params
         self.reset()
         if params.xp is np:
@@ -43,8 +46,6 @@ class Optimizer:
         """Forget the optimizer state (the authors reset Adam between split-MNIST tasks)."""
         self.t = 0
         self.delta = self._zeros()
-        self._tmp = self._zeros()
-        self._tmp2 = self._zeros()
         for name in self.state_names:
             setattr(self, name, self._zeros())
 
@@ -71,10 +72,6 @@ class Optimizer:
             warm_cpu(self.params.dtype)
         return self.load_state_dict(state)
 
-    def _kept(self, keep_delta):
-        """Where the update stores its change: ``self.delta``, or nowhere (None)."""
-        return self.delta if keep_delta else None
-
     def _check_grad(self, g):
         theta = self.params.theta
         if g.shape != theta.shape or g.dtype != theta.dtype:
@@ -96,19 +93,18 @@ class SGD(Optimizer):
     def float_settings(self):
         return {"lr": self.lr, "momentum": self.momentum}
 
-    def step(self, g, keep_delta=True):
+    def step(self, g):
         self._check_grad(g)
         self.t += 1
-        return kernels.sgd_step(self.params.theta, g, self.buf, self._kept(keep_delta),
-                                self.lr, self.momentum, tmp=self._tmp)
+        return kernels.sgd_step(self.params.theta, g, self.buf, self.delta, self.lr,
+                                self.momentum)
 
-    def step_si(self, g, omega, Omega, theta_ref, c, keep_delta=True):
+    def step_si(self, g, omega, Omega, theta_ref, c):
         """SGD on g + 2 c Omega (theta - theta_ref) (Eq. 1), change d; then omega += -g * d."""
         self._check_grad(g)
         self.t += 1
-        return kernels.sgd_si_step(self.params.theta, g, self.buf, self._kept(keep_delta),
-                                   omega, Omega, theta_ref, c, self.lr, self.momentum,
-                                   tmp=self._tmp, tmp2=self._tmp2)
+        kernels.sgd_si_step(self.params.theta, g, self.buf, omega, Omega, theta_ref, c,
+                            self.lr, self.momentum)
 
 
 class Adam(Optimizer):
@@ -123,9 +119,10 @@ class Adam(Optimizer):
     fuses_si = True
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        check_nonnegative("Adam", lr=lr, eps=eps)
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"Adam: betas must be in [0, 1), got {beta1}, {beta2}")
+        check_nonnegative("Adam", lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+        for key, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not float(beta) < 1:
+                raise UserError(f"Adam: {key} must be in [0, 1) (a decay rate), got {beta}")
         self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
         super().__init__(params)
 
@@ -137,22 +134,20 @@ class Adam(Optimizer):
         c2 = math.sqrt(1.0 - self.beta2 ** self.t)
         return self.lr * c2 / (1.0 - self.beta1 ** self.t), self.eps * c2
 
-    def step(self, g, keep_delta=True):
+    def step(self, g):
         self._check_grad(g)
         self.t += 1
         lr_t, eps_t = self._scalars()
-        return kernels.adam_step(self.params.theta, g, self.m, self.v, self._kept(keep_delta),
-                                 lr_t, self.beta1, self.beta2, eps_t, tmp=self._tmp)
+        return kernels.adam_step(self.params.theta, g, self.m, self.v, self.delta, lr_t,
+                                 self.beta1, self.beta2, eps_t)
 
-    def step_si(self, g, omega, Omega, theta_ref, c, keep_delta=True):
+    def step_si(self, g, omega, Omega, theta_ref, c):
         """Adam on g + 2 c Omega (theta - theta_ref) (Eq. 1), change d; then omega += -g * d."""
         self._check_grad(g)
         self.t += 1
         lr_t, eps_t = self._scalars()
-        return kernels.adam_si_step(self.params.theta, g, self.m, self.v,
-                                    self._kept(keep_delta), omega, Omega, theta_ref, c, lr_t,
-                                    self.beta1, self.beta2, eps_t, tmp=self._tmp,
-                                    tmp2=self._tmp2)
+        kernels.adam_si_step(self.params.theta, g, self.m, self.v, omega, Omega, theta_ref, c,
+                             lr_t, self.beta1, self.beta2, eps_t)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
@@ -160,5 +155,6 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 def make_optimizer(name, params, **kwargs):
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
+        raise ConfigError("optimizer", f"unknown optimizer {name!r}; expected one of "
+                                       f"{sorted(OPTIMIZERS)}")
     return OPTIMIZERS[name](params, **kwargs)

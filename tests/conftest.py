@@ -54,3 +54,29 @@ def engine(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+class Hung(BaseException):
+    """Raised by ``no_hang`` in a body that blocked too long; no ``except Exception`` (nor
+    ``except OSError``) in the code under test can swallow it."""
+
+
+@pytest.fixture
+def no_hang():
+    """``with no_hang(seconds):`` fails the test instead of hanging the suite when its body
+    blocks (SIGALRM interrupts even an open() of a FIFO that no writer will ever open)."""
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def guard(seconds=10):
+        def fail(signum, frame):
+            raise Hung(f"still blocked after {seconds} s")
+        old = signal.signal(signal.SIGALRM, fail)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    return guard

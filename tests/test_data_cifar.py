@@ -70,11 +70,15 @@ def _archive(members, drop=()):
 
 @pytest.fixture
 def point_at(monkeypatch):
-    """Point the loader at ``url`` with the md5 of ``data`` (the documented override)."""
-    def point(url, data):
+    """Point the loader at ``url`` with the md5 of ``data`` and, given ``members``, the md5 of
+    each batch file in it (the documented override)."""
+    def point(url, data, members=None):
         md5 = hashlib.md5(data).hexdigest()
         monkeypatch.setattr(cifar, "CIFAR10_URLS", (url,))
         monkeypatch.setattr(cifar, "CIFAR10_MD5", md5)
+        if members is not None:
+            monkeypatch.setattr(cifar, "CIFAR10_BATCH_MD5",
+                                {n: hashlib.md5(b).hexdigest() for n, b in members.items()})
         return md5
     return point
 
@@ -84,7 +88,7 @@ def _placed(tmp_path, members, point_at):
     data = _archive(members)
     (tmp_path / "cifar10").mkdir(exist_ok=True)
     (tmp_path / "cifar10" / cifar.CIFAR10_ARCHIVE).write_bytes(data)
-    return point_at(_closed_port_url() + "/cifar-10-python.tar.gz", data)
+    return point_at(_closed_port_url() + "/cifar-10-python.tar.gz", data, members)
 
 
 def _left(tmp_path):
@@ -99,7 +103,7 @@ def test_download_verify_extract_load(server, tmp_path, point_at):
     arrays, members = _members()
     data = _archive(members)
     _Handler.files["/cifar/cifar-10-python.tar.gz"] = data
-    md5 = point_at(f"{server}/cifar/cifar-10-python.tar.gz", data)
+    md5 = point_at(f"{server}/cifar/cifar-10-python.tar.gz", data, members)
     log = []
     ds = load_dataset("cifar10", cache_dir=tmp_path, log=log.append)
     assert any("downloading" in m for m in log) and any("extracting" in m for m in log)
@@ -110,7 +114,7 @@ def test_download_verify_extract_load(server, tmp_path, point_at):
     assert ds.y_train.tolist() == sum((arrays[n][1] for n in cifar.TRAIN_BATCHES), [])
     assert ds.y_train.dtype == np.int64 and md5 in ds.source and "20 train / 4 test" in ds.source
     marker = json.loads((tmp_path / "cifar10" / cifar.MARKER).read_text())
-    assert marker["archive_md5"] == md5 and len(marker["sha256"]) == 7
+    assert marker["archive_md5"] == md5 and marker["batch_md5"] == cifar.CIFAR10_BATCH_MD5
     assert _left(tmp_path) == sorted([cifar.CIFAR10_ARCHIVE, cifar.BATCH_DIR, cifar.MARKER]
                                      + [f"{cifar.BATCH_DIR}/{n}" for n in members])
     assert cifar10_available(tmp_path)
@@ -217,17 +221,12 @@ def test_modern_pickles_load_too(tmp_path, point_at):
     ("{not json", "unreadable extraction record"),
     ("", "unreadable extraction record"),
     ("[1, 2]", "incomplete extraction record"),
-    (None, "incomplete extraction record"),  # the right md5, test_batch's digest missing
-], ids=["not-json", "empty", "list", "digest-missing"])
+    ('{"archive_md5": 5}', "incomplete extraction record"),
+], ids=["not-json", "empty", "list", "md5-not-a-string"])
 def test_bad_marker_names_the_file(tmp_path, point_at, text, words):
-    md5 = _placed(tmp_path, _members()[1], point_at)
+    _placed(tmp_path, _members()[1], point_at)
     load_cifar10(tmp_path, download=False, log=_quiet)
     marker = tmp_path / "cifar10" / cifar.MARKER
-    if text is None:
-        record = json.loads(marker.read_text())
-        del record["sha256"]["test_batch"]
-        text = json.dumps(record)
-        assert record["archive_md5"] == md5
     marker.write_text(text)
     with pytest.raises(DataError) as info:
         load_cifar10(tmp_path, download=False, log=_quiet)
@@ -238,7 +237,7 @@ def test_archive_without_a_batch_extracts_nothing(tmp_path, point_at):
     data = _archive(_members()[1], drop=("test_batch",))
     (tmp_path / "cifar10").mkdir()
     (tmp_path / "cifar10" / cifar.CIFAR10_ARCHIVE).write_bytes(data)
-    point_at("http://127.0.0.1:9/x.tar.gz", data)
+    point_at("http://127.0.0.1:9/x.tar.gz", data, _members()[1])
     with pytest.raises(DataError) as info:
         load_cifar10(tmp_path, download=False, log=_quiet)
     _one_line(info.value, tmp_path / "cifar10" / cifar.CIFAR10_ARCHIVE,
@@ -253,3 +252,55 @@ def test_not_a_gzip_archive(tmp_path, point_at):
     with pytest.raises(DataError) as info:
         load_cifar10(tmp_path, download=False, log=_quiet)
     _one_line(info.value, tmp_path / "cifar10" / cifar.CIFAR10_ARCHIVE, "cannot be unpacked")
+
+
+# ---------------------------------------------------------------- trust only what synapse verified
+
+
+def test_a_hand_written_marker_never_vouches_for_forged_batches(tmp_path):
+    """Issue 21, case 12: well-formed forged batches and a marker written by hand holding the
+    public archive md5 and the sha256 of the forged files. The digests in the code decide."""
+    arrays, members = _members()
+    folder = tmp_path / "cifar10"
+    (folder / cifar.BATCH_DIR).mkdir(parents=True)
+    for name, data in members.items():
+        (folder / cifar.BATCH_DIR / name).write_bytes(data)
+    (folder / cifar.MARKER).write_text(json.dumps({
+        "archive": cifar.CIFAR10_ARCHIVE, "archive_md5": cifar.CIFAR10_MD5,
+        "sha256": {n: hashlib.sha256(d).hexdigest() for n, d in members.items()}}))
+    with pytest.raises(ChecksumError) as info:
+        load_cifar10(tmp_path, download=False, log=_quiet)
+    batch = folder / cifar.BATCH_DIR / "data_batch_1"
+    _one_line(info.value, batch, hashlib.md5(members["data_batch_1"]).hexdigest(),
+              "c99cafc152244af753f735de768cd75f", "refusing to unpickle", cifar.MARKER)
+
+
+def test_an_archive_with_the_right_md5_but_other_batches_extracts_nothing(tmp_path, point_at):
+    """An archive passed off as CIFAR-10 by its md5 alone (CIFAR10_MD5 pointed at it) still
+    holds batches that are not the official files: nothing is extracted."""
+    data = _archive(_members()[1])
+    (tmp_path / "cifar10").mkdir()
+    (tmp_path / "cifar10" / cifar.CIFAR10_ARCHIVE).write_bytes(data)
+    point_at("http://127.0.0.1:9/x.tar.gz", data)                  # batch digests: official
+    with pytest.raises(ChecksumError) as info:
+        load_cifar10(tmp_path, download=False, log=_quiet)
+    _one_line(info.value, cifar.CIFAR10_ARCHIVE, "data_batch_1", "official", "refusing")
+    assert _left(tmp_path) == sorted([cifar.CIFAR10_ARCHIVE, cifar.BATCH_DIR])
+
+
+@pytest.mark.parametrize("make, kind", [
+    (os.mkfifo, "a FIFO"), (lambda p: os.symlink("/dev/zero", p), "a character device")],
+    ids=["fifo", "symlink-to-dev-zero"])
+def test_a_batch_or_marker_that_is_not_a_regular_file(tmp_path, point_at, no_hang, make, kind):
+    _placed(tmp_path, _members()[1], point_at)
+    load_cifar10(tmp_path, download=False, log=_quiet)
+    folder = tmp_path / "cifar10"
+    for path in (folder / cifar.BATCH_DIR / "test_batch", folder / cifar.MARKER):
+        saved = path.read_bytes()
+        path.unlink()
+        make(path)
+        with no_hang(10), pytest.raises(DataError) as info:
+            load_cifar10(tmp_path, download=False, log=_quiet)
+        _one_line(info.value, path, kind, "not a regular file")
+        path.unlink()
+        path.write_bytes(saved)

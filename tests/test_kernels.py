@@ -1,8 +1,9 @@
 """The fused kernels, checked without a GPU; and their NumPy twins, checked against the paper.
 
-Each CUDA body is (1) compiled with nvcc as CuPy would compile it and (2) pasted into a C++
-loop, built with g++ and run through the public functions' GPU branch on NumPy arrays, then
-compared with the NumPy twin. Mutated bodies must fail the same check.
+Each CUDA body, with the device functions of its preamble, is (1) compiled with nvcc as CuPy
+would compile it and (2) pasted into a C++ loop, built with g++ and run through the public
+functions' GPU branch on NumPy arrays, then compared with the NumPy twin. Mutated bodies and
+preambles must fail the same check.
 """
 import dataclasses
 
@@ -37,27 +38,24 @@ def test_kernel_body_matches_twin(name, dtype, launcher):
     h.check_case(h.CASES[name], launcher, dtype, (2, 3), seed=9, strided=True)
 
 
-UPDATES = (optim.ADAM_STEP, optim.SGD_STEP, optim.ADAM_SI_STEP, optim.SGD_SI_STEP)
-
-
 def test_every_kernel_is_checked(launcher):
-    """Each spec in si.py / optim.py is launched, in both dtypes, by some case; each update
-    both as declared (the change not kept) and keeping the change in ``delta``."""
+    """Each spec in si.py / optim.py is launched, in both dtypes, by some case."""
     specs = {v.name for m in (si, optim) for v in vars(m).values()
              if isinstance(v, (sk.cuda.Elementwise, sk.cuda.Reduction))}
-    specs |= {sk.cuda.keeping_delta(spec).name for spec in UPDATES}
     launched = {(s.spec.name, s.ctype) for s in h.launch_signatures()}
     assert launched == {(n, t) for n in specs for t in ("float", "double")}
 
 
-def test_keeping_delta_adds_one_output_and_one_line():
-    for spec in UPDATES:
-        kept = sk.cuda.keeping_delta(spec)
-        assert "T d" in spec.operation and "delta" not in spec.out_params
-        assert kept.out_params == spec.out_params + ", T delta"
-        assert kept.operation.startswith(spec.operation.rstrip())
-        assert kept.operation[len(spec.operation.rstrip()):].split("//")[0].strip() == \
-            "delta = d;"
+def test_each_equation_is_written_once_per_backend():
+    """The bodies call the shared device functions; none spells an equation out again."""
+    from synapse_kernels import equations
+    bodies = [v.operation if isinstance(v, sk.cuda.Elementwise) else v.map_expr
+              for m in (si, optim) for v in vars(m).values()
+              if isinstance(v, (sk.cuda.Elementwise, sk.cuda.Reduction))]
+    for fn in ("surrogate_gradient", "path_integral", "adam_change", "sgd_change"):
+        assert equations.PREAMBLE.count(f" {fn}(") == 1, fn
+    for spelled_out in ("two_c *", "* d", "sqrt(", "momentum *", "Delta", "/ 2"):
+        assert not any(spelled_out in body for body in bodies), spelled_out
 
 
 @pytest.fixture(scope="module")
@@ -81,37 +79,41 @@ def test_cupy_generated_source_compiles(nvcc, build_dir):
     for ctype in ("float", "double"):
         src = h.cupy_source([s for s in signatures if s.ctype == ctype])
         ptx = h.compile_ptx(src, build_dir, include=h.cupy_include_dir()).read_text()
-        assert ptx.count(".entry synapse_") == 12  # every kernel but the reduction, the
-        #                                              four updates also keeping delta
+        assert ptx.count(".entry synapse_") == 8  # every kernel but the reduction
 
 
 def test_nvcc_rejects_a_typo(nvcc, build_dir):
     typo = dataclasses.replace(optim.ADAM_STEP,
-                               operation=optim.ADAM_STEP.operation.replace("sqrt(v)", "sqrtt(v)"))
+                               preamble=optim.ADAM_STEP.preamble.replace("sqrt(v)", "sqrtt(v)"))
     sig = h.Signature(typo, "float", scalars=("lr_t", "beta1", "one_minus_beta1", "beta2",
                                               "one_minus_beta2", "eps_t"))
     with pytest.raises(h.CompileError, match="sqrtt"):
         h.compile_ptx(h.cuda_source([sig]), build_dir)
 
 
-# A mutant: (case, spec, field, old, new). Each must make the CPU check fail.
+# A mutant: (case, spec, field, old, new). Each must make the CPU check fail. A mutated
+# preamble (an equation's device function) is launched only by the mutated spec.
 MUTANTS = [
-    ("adam_si_step", optim.ADAM_SI_STEP, "operation", "omega -= g * d", "omega += g * d"),
-    ("adam_si_step", optim.ADAM_SI_STEP, "operation", "omega -= g * d", "omega -= gt * d"),
-    ("adam_si_step/unkept", optim.ADAM_SI_STEP, "operation", "omega -= g * d", "omega += g * d"),
-    ("sgd_si_step", optim.SGD_SI_STEP, "operation", "T gt = g + two_c", "T gt = g - two_c"),
-    ("sgd_si_step/unkept", optim.SGD_SI_STEP, "operation", "theta += d", "theta -= d"),
-    ("adam_step", optim.ADAM_STEP, "operation", "sqrt(v) + eps_t", "sqrt(v + eps_t)"),
-    ("adam_step/unkept", optim.ADAM_STEP, "operation", "sqrt(v) + eps_t", "sqrt(v + eps_t)"),
-    ("sgd_step/no_momentum", optim.SGD_STEP, "operation", "d = -lr * g;", "d = -lr * buf;"),
-    ("sgd_step/no_momentum/unkept", optim.SGD_STEP, "operation", "d = -lr * g;",
-     "d = -lr * buf;"),
-    ("penalty_grad", si.PENALTY_GRAD, "operation", "out = g", "if (i > 0) out = g"),
+    ("adam_si_step", optim.ADAM_SI_STEP, "preamble", "return omega - g * delta",
+     "return omega + g * delta"),
+    ("adam_si_step", optim.ADAM_SI_STEP, "operation", "path_integral(omega, g, d)",
+     "path_integral(omega, gt, d)"),
+    ("sgd_si_step", optim.SGD_SI_STEP, "preamble", "return g + two_c", "return g - two_c"),
+    ("sgd_si_step", optim.SGD_SI_STEP, "operation", "theta += d", "theta -= d"),
+    ("adam_step", optim.ADAM_STEP, "preamble", "sqrt(v) + eps_t", "sqrt(v + eps_t)"),
+    ("adam_step", optim.ADAM_STEP, "operation", "delta = d;", ""),
+    ("sgd_step/no_momentum", optim.SGD_STEP, "preamble", "return -lr * g;",
+     "return -lr * buf;"),
+    ("penalty_grad", si.PENALTY_GRAD, "operation", "out = ", "if (i > 0) out = "),
     ("penalty_value", si.PENALTY_VALUE, "post_map_expr", "y = c * a", "y = a"),
+    ("penalty_value", si.PENALTY_VALUE, "preamble", "return Omega * (theta - theta_ref)",
+     "return (theta - theta_ref)"),
     ("consolidate", si.CONSOLIDATE, "operation", "theta_ref = theta;", ""),
-    ("consolidate", si.CONSOLIDATE, "operation", "Delta * Delta + xi", "Delta + xi"),
-    ("omega_accumulate_trapezoid", si.OMEGA_ACCUMULATE_TRAPEZOID, "operation", ") / 2", ")"),
-    ("omega_accumulate", si.OMEGA_ACCUMULATE, "operation", "-=", "+="),
+    ("consolidate", si.CONSOLIDATE, "preamble", "Delta * Delta + xi", "Delta + xi"),
+    ("omega_accumulate_trapezoid", si.OMEGA_ACCUMULATE_TRAPEZOID, "preamble",
+     "(delta_prev + delta) / 2", "(delta_prev + delta)"),
+    ("omega_accumulate", si.OMEGA_ACCUMULATE, "preamble", "omega - g * delta",
+     "omega + g * delta"),
 ]
 
 
@@ -242,10 +244,10 @@ def test_si_steps_are_penalty_then_step_then_omega(optimizer, cpu_path):
     else:
         want_delta = -0.1 * (0.9 * state[0] + gt)
     want_theta, want_omega = theta + want_delta, omega - g * want_delta  # Eq. 2-3 with g
-    delta = np.empty(5)
+    before = theta.copy()
     if optimizer == "adam":
-        sk.adam_si_step(theta, g, *state, delta, omega, Omega, theta_ref, c, **h.ADAM)
+        sk.adam_si_step(theta, g, *state, omega, Omega, theta_ref, c, **h.ADAM)
     else:
-        sk.sgd_si_step(theta, g, *state, delta, omega, Omega, theta_ref, c, 0.1, 0.9)
-    for got, want in [(delta, want_delta), (theta, want_theta), (omega, want_omega)]:
+        sk.sgd_si_step(theta, g, *state, omega, Omega, theta_ref, c, 0.1, 0.9)
+    for got, want in [(theta - before, want_delta), (theta, want_theta), (omega, want_omega)]:
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)

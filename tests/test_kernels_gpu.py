@@ -36,10 +36,10 @@ def test_kernel_runs_on_cupy_not_on_the_twin(cp, monkeypatch):
         return launch(spec, *args)
     monkeypatch.setattr(sk.cuda, "_launcher", recording)
     x = cp.ones(8, dtype=cp.float32)
-    for delta in (cp.empty_like(x), None):
-        sk.adam_si_step(x, x.copy(), cp.zeros_like(x), cp.zeros_like(x), delta,
-                        cp.zeros_like(x), cp.ones_like(x), cp.zeros_like(x), 0.5, **h.ADAM)
-    assert calls == ["synapse_adam_si_step_delta", "synapse_adam_si_step"]
+    sk.adam_si_step(x, x.copy(), cp.zeros_like(x), cp.zeros_like(x), cp.zeros_like(x),
+                    cp.ones_like(x), cp.zeros_like(x), 0.5, **h.ADAM)
+    sk.adam_step(x, x.copy(), cp.zeros_like(x), cp.zeros_like(x), cp.empty_like(x), **h.ADAM)
+    assert calls == ["synapse_adam_si_step", "synapse_adam_step"]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
@@ -59,13 +59,13 @@ def si_trajectory(xp, optimizer, n=10_000, steps=300):
         rng.uniform(0.5, 2.0, n), rng.standard_normal(n), rng.standard_normal(n),
         rng.uniform(0, 1, n)))
     state = [xp.zeros(n, np.float32) for _ in range(2)]
-    delta, omega = xp.empty(n, np.float32), xp.zeros(n, np.float32)
+    omega = xp.zeros(n, np.float32)
     for t in range(1, steps + 1):
         g = a * theta
         if optimizer == "adam":
             lr_t = 1e-3 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-            sk.adam_si_step(theta, g, *state, delta, omega, Omega, theta_ref, 0.1, lr_t, 0.9,
-                            0.999, 1e-8 * np.sqrt(1 - 0.999 ** t))
+            sk.adam_si_step(theta, g, *state, omega, Omega, theta_ref, 0.1, lr_t, 0.9, 0.999,
+                            1e-8 * np.sqrt(1 - 0.999 ** t))
         else:
-            sk.sgd_si_step(theta, g, state[0], delta, omega, Omega, theta_ref, 0.1, 0.01, 0.9)
+            sk.sgd_si_step(theta, g, state[0], omega, Omega, theta_ref, 0.1, 0.01, 0.9)
     return {"theta": theta, "omega": omega}

@@ -295,45 +295,32 @@ def test_penalty_pulls_toward_reference(rng):
 
 
 @pytest.mark.parametrize("path", ["numpy", "numba"])
-@pytest.mark.parametrize("method", [dict(name="si", c=0.5), dict(name="si", c=0.5,
-                                    integrator="trapezoid"), dict(name="ewc", c=0.5),
-                                    dict(name="finetune")],
-                         ids=["si", "si-trapezoid", "ewc", "finetune"])
 @pytest.mark.parametrize("optimizer", ["adam", "momentum"])
-def test_not_keeping_the_change_changes_nothing_else(path, method, optimizer, rng):
-    """``step(opt, g)`` (training's call) and ``step(opt, g, keep_delta=True)`` make the same
-    update bit for bit; only the latter returns the change and stores it in ``opt.delta``."""
+def test_the_fused_si_step_is_the_unfused_one_bit_for_bit(path, optimizer, rng):
+    """``opt.step_si`` (one pass) and the unfused path (penalty gradient, ``opt.step``, omega
+    from the change it returns) compute the same equations in the same order: theta, omega
+    and the optimizer's state agree to the last bit, with the penalty on."""
     from synapse_kernels import cpu
     if path == "numba":
         pytest.importorskip("numba", reason="numba is not installed: no compiled CPU loops")
     x, y = rng.standard_normal((16, 5)), rng.integers(0, 3, 16)
+    Omega = rng.uniform(0, 1, mlp([5, 4, 3], seed=1).params.size)
     runs = []
     with cpu.path(path):
-        for keep in (True, False):
+        for fused in (True, False):
             model = mlp([5, 4, 3], seed=1, dtype=np.float64, zero_readout=False)
             opt = (Adam(model.params, lr=0.05) if optimizer == "adam"
                    else SGD(model.params, lr=0.05, momentum=0.9))
-            m = make_method(**method).attach(model)
-            if hasattr(m, "Omega"):
-                m.Omega[...] = rng.uniform(0, 1, m.Omega.shape) if keep else runs[0][2]["Omega"]
-            returned = []
+            opt.fuses_si = fused
+            si = SI(c=0.5).attach(model)
+            si.Omega[...] = Omega
             for _ in range(3):
-                before = model.params.theta.copy()
                 model.loss_and_grad(x, y)
-                delta = m.step(opt, model.params.grad, keep_delta=keep)
-                returned.append((None if delta is None else delta.copy(),   # opt.delta, reused
-                                 model.params.theta - before))
-            state = {name: getattr(m, name).copy() for name in m.state_names}
-            runs.append((model.params.theta.copy(), opt.state_dict(), state, returned,
-                         opt.delta.copy()))
-    (theta1, opt1, state1, kept, _), (theta2, opt2, state2, unkept, delta2) = runs
+                si.step(opt, model.params.grad)
+            runs.append((model.params.theta.copy(), si.omega.copy(), opt.state_dict()))
+    (theta1, omega1, state1), (theta2, omega2, state2) = runs
+    assert np.abs(omega1).max() > 0 and np.abs(theta1 - theta2).max() == 0
     np.testing.assert_array_equal(theta1, theta2)
-    for name in opt1:
-        np.testing.assert_array_equal(opt1[name], opt2[name])
+    np.testing.assert_array_equal(omega1, omega2)
     for name in state1:
         np.testing.assert_array_equal(state1[name], state2[name])
-    for (delta, moved), (none, _) in zip(kept, unkept):
-        np.testing.assert_allclose(delta, moved, rtol=1e-12, atol=1e-15)
-        assert none is None
-    if method.get("integrator") != "trapezoid":        # the unfused path needs the change
-        assert not delta2.any(), "opt.delta was written although the change was not kept"

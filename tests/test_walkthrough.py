@@ -15,7 +15,7 @@ def test_walkthrough_runs_and_every_claim_holds():
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    for section in ("1. quadratic", "2. training loop", "3a. ReLU kinks", "3b. minibatches",
-                    "4. negative omega", "5. multi-head"):
+    for section in ("1. quadratic", "2. training loop", "3. where", "3a. ReLU kinks",
+                    "3b. minibatches", "4. negative omega", "5. multi-head", "6. xi and c"):
         assert any(line.startswith(section) for line in lines), (section, done.stdout)
     assert lines[-1] == "walkthrough: every claim checked"

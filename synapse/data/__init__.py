@@ -11,7 +11,7 @@ from .cache import ENV_DATA_DIR, data_dir
 from .cifar import cifar10_available, cifar10_instructions, load_cifar10
 from .dataset import Dataset
 from .scenarios import SCENARIOS, Scenario, eval_units
-from .task import Task
+from .task import InputScaleWarning, Task
 from .download import ChecksumError, DataNotFoundError, DownloadError, fetch, file_digest
 from .idx import IDXError, read_idx, read_idx_images, read_idx_labels, read_idx_pair, write_idx
 from .load import DATASETS, load_auto, load_dataset
@@ -23,7 +23,8 @@ from .splits import stratified_subset, train_test_split, train_val_split
 from .tasks import few_shot, permutations, permuted_tasks, split_tasks
 
 __all__ = [
-    "Dataset", "Task", "SCENARIOS", "Scenario", "eval_units", "DATASETS", "load_dataset", "load_auto",
+    "Dataset", "Task", "InputScaleWarning", "SCENARIOS", "Scenario", "eval_units", "DATASETS",
+    "load_dataset", "load_auto",
     "split_tasks", "permuted_tasks", "permutations", "few_shot", "train_val_split",
     "train_test_split", "stratified_subset",
     "load_mnist", "load_mnist_subset", "load_fashion_mnist", "load_digits",

@@ -9,14 +9,18 @@ a dict with ``b'data'`` (10000 x 3072 uint8, the R, G and B planes of a 32x32 im
 
 It is downloaded, verified and cached by :func:`~synapse.data.download.fetch` into
 ``<data_dir>/cifar10/``. Pickle runs code, so a batch file is unpickled only when its bytes are
-known to come from an archive whose md5 matched: extraction writes each file atomically and then,
-last, a marker file recording the archive digest and the SHA-256 of every extracted file; each
-load re-hashes a file against that record before reading it. The unpickler also refuses every
-class but the few NumPy needs to rebuild an array. Every problem is one
-:class:`~synapse.errors.DataError` line naming the file.
+the official ones: ``CIFAR10_BATCH_MD5`` keeps the md5 of each extracted file as published
+with the dataset's loaders (torchvision's ``CIFAR10`` lists the same digests), and every
+extraction and every load checks each file against it. Extraction writes each file
+atomically and then, last, a marker recording which archive it came from; the marker only
+says that extraction finished (a marker written by hand skips extraction, nothing more: the
+files are still checked against the digests in the code). An md5 match proves the bytes are
+the published file (no second preimage of md5 is known), as long as ``CIFAR10_BATCH_MD5`` is
+the official table. The unpickler also refuses every class but the few NumPy needs to rebuild
+an array. Every problem is one :class:`~synapse.errors.DataError` line naming the file.
 
-``CIFAR10_URLS`` and ``CIFAR10_MD5`` are read at call time: point them elsewhere (a mirror, a
-test archive) by assigning to them.
+``CIFAR10_URLS``, ``CIFAR10_MD5`` and ``CIFAR10_BATCH_MD5`` are read at call time: point them
+elsewhere (a mirror, a test archive) by assigning to them.
 """
 import hashlib
 import io
@@ -27,7 +31,7 @@ import tarfile
 import numpy as np
 
 from ..errors import DataError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, read_regular
 from .cache import data_dir, subdir
 from .dataset import Dataset, check_labels
 from .download import ChecksumError, fetch, one_line
@@ -38,8 +42,18 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 BATCH_FILES = TRAIN_BATCHES + ("test_batch", "batches.meta")
+CIFAR10_BATCH_MD5 = {          # the official extracted files (same table as torchvision's)
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
 MARKER = BATCH_DIR + ".verified.json"
 PIXELS = 3 * 32 * 32
+MAX_BATCH_BYTES = 64 << 20     # an official batch is about 31 MB
 
 
 def cifar10_folder(cache_dir=None):
@@ -83,7 +97,7 @@ def _extract(archive, folder, md5):
     """
     (folder / MARKER).unlink(missing_ok=True)
     (folder / BATCH_DIR).mkdir(exist_ok=True)
-    record = {"archive": archive.name, "archive_md5": md5, "sha256": {}}
+    record = {"archive": archive.name, "archive_md5": md5, "batch_md5": {}}
     written = []
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -93,11 +107,13 @@ def _extract(archive, folder, md5):
                 except KeyError:
                     raise DataError(f"{archive}: holds no {BATCH_DIR}/{name}; not the CIFAR-10 "
                                     f"python archive") from None
-                if not member.isfile():
-                    raise DataError(f"{archive}: {member.name} is not a regular file")
+                if not member.isfile() or member.size > MAX_BATCH_BYTES:
+                    raise DataError(f"{archive}: {member.name} is not a regular file of at most "
+                                    f"{MAX_BATCH_BYTES:,} bytes; not the CIFAR-10 archive")
                 data = tar.extractfile(member).read()
+                _check_official(f"{archive}: {member.name}", name, data)
                 written.append(atomic_write_bytes(folder / BATCH_DIR / name, data))
-                record["sha256"][name] = hashlib.sha256(data).hexdigest()
+                record["batch_md5"][name] = CIFAR10_BATCH_MD5[name]
     except (tarfile.TarError, EOFError, OSError) as err:  # zlib errors surface as these
         for path in written:
             path.unlink(missing_ok=True)
@@ -109,37 +125,42 @@ def _extract(archive, folder, md5):
     atomic_write_bytes(folder / MARKER, json.dumps(record, indent=1).encode())
 
 
-def _read_marker(marker, md5):
-    """The extraction record if it belongs to the archive with ``md5``; None if there is none."""
+def _check_official(where, name, data):
+    """Refuse ``data`` unless its md5 is the official one of batch file ``name``."""
+    expected = CIFAR10_BATCH_MD5[name]
+    got = hashlib.md5(data).hexdigest()
+    if got != expected:
+        raise ChecksumError(f"{where}: md5 {got} differs from the official {expected} of "
+                            f"CIFAR-10's {name} (kept in synapse); refusing to unpickle it")
+
+
+def _extracted(marker, md5):
+    """True when ``marker`` says the archive with ``md5`` was extracted completely."""
     if not marker.exists():
-        return None
+        return False
     try:
-        record = json.loads(marker.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        record = json.loads(read_regular(marker, "extraction record", 1 << 16, DataError))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{marker}: unreadable extraction record ({one_line(err)}); delete it "
                         f"to extract the archive again") from err
-    if isinstance(record, dict) and record.get("archive_md5") != md5:
-        return None  # made from another archive: extract again
-    sha = record.get("sha256") if isinstance(record, dict) else None
-    if not isinstance(sha, dict) or not all(isinstance(sha.get(n), str) for n in BATCH_FILES):
-        raise DataError(f"{marker}: incomplete extraction record (it must hold archive_md5 and "
-                        f"the sha256 of {', '.join(BATCH_FILES)}); delete it to extract the "
-                        f"archive again")
-    return record
+    if not isinstance(record, dict) or not isinstance(record.get("archive_md5"), str):
+        raise DataError(f"{marker}: incomplete extraction record (it must hold archive_md5); "
+                        f"delete it to extract the archive again")
+    return record["archive_md5"] == md5      # made from another archive: extract again
 
 
-def _read_batch(path, sha256):
-    """``(x uint8 (N, 3072), y int64 (N,))`` of one batch file, unpickled only if its hash matches."""
+def _read_batch(path):
+    """``(x uint8 (N, 3072), y int64 (N,))`` of one batch file, unpickled only if it is the
+    official file (its md5 is in ``CIFAR10_BATCH_MD5``)."""
+    again = f"delete {path.parent.parent / MARKER} to extract the archive again"
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror or err}); delete "
-                        f"{path.parent.parent / MARKER} to extract the archive again") from err
-    got = hashlib.sha256(data).hexdigest()
-    if got != sha256:
-        raise ChecksumError(f"{path}: sha256 {got} differs from {sha256} recorded when it was "
-                            f"extracted from the verified archive; refusing to unpickle it. "
-                            f"Delete {path.parent.parent / MARKER} to extract again.")
+        data = read_regular(path, "CIFAR-10 batch", MAX_BATCH_BYTES, DataError)
+    except DataError as err:
+        raise DataError(f"{err}; {again}") from None
+    try:
+        _check_official(path, path.name, data)
+    except ChecksumError as err:
+        raise ChecksumError(f"{err}. To fix: {again}") from None
     try:
         batch = _ArrayOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Exception as err:  # noqa: BLE001  any failure to unpickle means a bad file, named
@@ -160,8 +181,8 @@ def _read_batch(path, sha256):
     return x, y.astype(np.int64)
 
 
-def _load_batches(folder, names, record):
-    xs, ys = zip(*(_read_batch(folder / BATCH_DIR / n, record["sha256"][n]) for n in names))
+def _load_batches(folder, names):
+    xs, ys = zip(*(_read_batch(folder / BATCH_DIR / n) for n in names))
     x = np.concatenate(xs)  # (N, 3072) R, G, B planes = NCHW (3, 32, 32) flattened
     return x.astype(np.float32) / np.float32(255), np.concatenate(ys)
 
@@ -175,15 +196,14 @@ def load_cifar10(cache_dir=None, download=True, timeout=30.0, log=print):
     """
     urls, md5 = tuple(CIFAR10_URLS), CIFAR10_MD5
     folder = subdir(cache_dir, "cifar10")
-    record = _read_marker(folder / MARKER, md5)
-    if record is None:
+    if not _extracted(folder / MARKER, md5):
         archive = fetch(urls, CIFAR10_ARCHIVE, md5=md5, cache_dir=cache_dir, subfolder="cifar10",
                         download=download, timeout=timeout, log=log)
         log(f"[synapse.data] extracting {archive} (md5 verified) into {folder / BATCH_DIR}")
         _extract(archive, folder, md5)
-        record = _read_marker(folder / MARKER, md5)
-    x_train, y_train = _load_batches(folder, TRAIN_BATCHES, record)
-    x_test, y_test = _load_batches(folder, ("test_batch",), record)
-    source = (f"CIFAR-10 python batches from {CIFAR10_ARCHIVE} (md5 {md5} verified) in {folder}: "
+    x_train, y_train = _load_batches(folder, TRAIN_BATCHES)
+    x_test, y_test = _load_batches(folder, ("test_batch",))
+    source = (f"CIFAR-10 python batches from {CIFAR10_ARCHIVE} (md5 {md5}), each batch's md5 "
+              f"the official one, in {folder}: "
               f"official split {len(y_train):,} train / {len(y_test):,} test")
     return Dataset("cifar10", source, x_train, y_train, x_test, y_test, (3, 32, 32), 10)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, open_regular
 from .cache import data_dir, subdir
 from .dataset import Dataset, check_labels
 from .download import one_line
@@ -45,6 +45,7 @@ RECIPE_VERSION = 2  # 1: scikit-learn's 2 photos only; 2: the 13 PHOTOS
 OFFICIAL_URL = "http://www.iro.umontreal.ca/~lisa/icml2007data/mnist_background_images.zip"
 OFFICIAL_TRAIN = "mnist_background_images_train.amat"
 OFFICIAL_TEST = "mnist_background_images_test.amat"
+MAX_FILE_BYTES = 1 << 30   # the official test .amat (50,000 rows of text) is far below 1 GiB
 PHOTOS = (  # (package, file inside the installed package)
     ("sklearn", "datasets/images/china.jpg"), ("sklearn", "datasets/images/flower.jpg"),
     ("skimage", "data/astronaut.png"), ("skimage", "data/camera.png"),
@@ -156,7 +157,8 @@ def _save(path, ds):
 
 def _load(path):
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_regular(path, "MNIST-bg cache", error=DataError) as f, \
+                np.load(f, allow_pickle=False) as z:
             return Dataset("mnist-bg", str(z["source"]), z["x_train"], z["y_train"],
                            z["x_test"], z["y_test"], tuple(int(s) for s in z["image_shape"]),
                            int(z["n_classes"]), z["x_val"], z["y_val"])
@@ -170,8 +172,10 @@ def _load(path):
 def _read_amat(path):
     """Rows of 784 pixels in [0, 1] then the label, space-separated (LISA's .amat)."""
     try:
-        with open(path) as f:
-            values = np.array(f.read().split(), dtype=np.float32)
+        with open_regular(path, "MNIST-bg file", MAX_FILE_BYTES, DataError) as f:
+            values = np.array(f.read().decode("ascii").split(), dtype=np.float32)
+    except DataError:
+        raise
     except (OSError, ValueError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not an MNIST-bg .amat file ({one_line(err)})") from err
     if len(values) == 0 or len(values) % 785:

@@ -8,13 +8,30 @@ Your own data is a Task in one line::
 that keep their values; ``classes`` the output units the task trains (its head); ``scenario``
 how it is tested (synapse/data/scenarios.py: with its own units, or among every class learned).
 Everything is checked here, once, with one line naming the field that is wrong.
+
+What a Task promises about its inputs: every split (x_train, x_test and x_val alike) holds
+finite floats; NaN or Inf is refused. It does not require [0, 1]: a Task also carries features
+that are not pixels, and standardised features (mean 0, standard deviation 1, so values beyond
++-1) are what researchers commonly feed a network. But inputs far from that unit scale train
+badly without a word (the initialisation and the learning rates assume it), so a split whose
+mean lies outside +-``MAX_MEAN`` or whose root mean square exceeds ``MAX_RMS`` gets ONE
+:class:`InputScaleWarning` line: pixels left in 0..255 (rms ~100) or images shifted by -5
+(mean ~ -4.9) are flagged, while [0, 1] or [-1, 1] images and standardised features pass
+silently. Loaded datasets are stricter: a ``Dataset`` holds images and refuses values outside
+[0, 1].
 """
+import math
+import warnings
+
 import numpy as np
 
 from ..backend import asnumpy
+from ..checks import check_finite
 from ..errors import DataError
 from .scenarios import SCENARIOS
 
+MAX_MEAN = 3.0
+MAX_RMS = 10.0
 FIELDS = ("name", "x_train", "y_train", "x_test", "y_test", "classes", "x_val", "y_val",
           "permutation", "scenario")
 
@@ -48,6 +65,7 @@ class Task:
             raise DataError(f"{where}: scenario must be one of {', '.join(SCENARIOS)} or None, "
                             f"got {scenario!r}")
         self.scenario = scenario
+        _check_inputs(self, where)
         shapes = {s: tuple(getattr(self, "x_" + s).shape[1:]) for s in ("train", "test", "val")
                   if getattr(self, "x_" + s) is not None}
         if len(set(shapes.values())) > 1:
@@ -64,6 +82,32 @@ class Task:
         return (f"Task({self.name!r}, {len(self.y_train)} train / {len(self.y_test)} test, "
                 f"classes={self.classes}" +
                 ("" if self.scenario is None else f", scenario={self.scenario!r}") + ")")
+
+
+class InputScaleWarning(UserWarning):
+    """A Task's inputs are far from the unit scale (e.g. pixels left in 0..255)."""
+
+
+def _check_inputs(task, where):
+    """Refuse NaN/Inf in any split; one InputScaleWarning for the first split whose mean or
+    rms is far from unit scale. Two passes per split (a sum and a dot product): NaN or Inf
+    makes one of them non-finite, and only then are the values themselves examined."""
+    warned = False
+    for split in ("train", "val", "test"):
+        x = getattr(task, "x_" + split)
+        if x is None:
+            continue
+        flat = x.reshape(-1) if x.dtype.itemsize >= 4 else x.reshape(-1).astype(np.float32)
+        total, squares = float(flat.sum()), float(flat @ flat)
+        if not (math.isfinite(total) and math.isfinite(squares)):
+            check_finite(x, f"{where}: x_{split}")   # else only huge values overflowed the sums
+        mean, rms = total / flat.size, math.sqrt(squares / flat.size)
+        if not warned and (abs(mean) > MAX_MEAN or rms > MAX_RMS):
+            warnings.warn(f"{where}: x_{split} spans [{float(x.min()):g}, {float(x.max()):g}] "
+                          f"(mean {mean:.3g}, rms {rms:.3g}), far from the unit scale the model "
+                          f"is built for: scale images to [0, 1] (x / 255 for 0..255 pixels) "
+                          f"or standardise features", InputScaleWarning, stacklevel=3)
+            warned = True
 
 
 def as_task(obj, where="learn"):

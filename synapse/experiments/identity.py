@@ -178,7 +178,9 @@ def follow_path(model, optimizer, batches, x, y, record_every=1, full_gradient=F
             trapezoid += -0.5 * _dot(g, delta_prev)       # closes step t-1 with g(t)
         if recording:
             record(t, loss)
-        delta = si.step(optimizer, g, keep_delta=True)    # the optimizer's actual change
+        before = params.theta.copy()
+        si.step(optimizer, g)
+        delta = params.theta - before                     # the optimizer's actual change
         trapezoid += -0.5 * _dot(g, delta)                # opens step t with g(t)
         if full_gradient:
             full_sum += -_dot(g_full, delta)

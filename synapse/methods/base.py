@@ -5,15 +5,21 @@ The learner (synapse/learner.py) calls ``attach(model)`` once, then for each tas
 loss alone; ``end_task`` at the boundary. A method that regularises adds its penalty's
 gradient inside ``step`` and reports its value via ``penalty()``.
 
-A method's state (omega, Omega, theta_ref, ...) belongs to ONE model: attaching again to the
-same model keeps it (a method can be driven one task at a time), attaching to another model is
-an error.
+A method's state (omega, Omega, theta_ref, ...) belongs to ONE model, and a model carries ONE
+method with state (``model.attached_method``): attaching again to the same model keeps the
+state (a method can be driven one task at a time); attaching it to another model, or a second
+method to a model whose method holds state, is an error. The second method would start from
+zero importance while the weights already hold what the first one protected: the earlier tasks
+would be protected by nothing, silently. To go on, pass the method the model already carries
+(``learner.method``) to the new Learner; to start over, build a new model. Fine-tuning holds no
+state, so a model fine-tuned first (pretraining) may take a regulariser next, which then starts
+from zero importance by design.
 """
 import numpy as np
 
 from ..backend import asnumpy
 from ..checks import check_representable
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 
 
 class Method:
@@ -22,12 +28,22 @@ class Method:
     name = "finetune"
     state_names = ()          # flat per-parameter arrays saved in checkpoints
     closes_path = False       # True: the trainer hands close_path the gradient at a task's end
+    foreign_names = {}        # a peer library's argument name -> what to pass synapse instead
+
+    def __new__(cls, *args, **kwargs):
+        """Answer another library's argument name (Avalanche's ``si_lambda``, ...) with
+        synapse's, in one line, instead of Python's bare TypeError."""
+        for name in kwargs:
+            if name in cls.foreign_names:
+                raise ConfigError(name, cls.foreign_names[name])
+        return super().__new__(cls)
 
     def attach(self, model):
         """Bind to ``model`` and allocate per-parameter state on its backend, the first time.
 
         Attaching again to the same model keeps the state (and ``tasks_learned``); attaching
-        to another model raises. Settings that the model's dtype cannot hold are refused here.
+        to another model, or to a model that carries another method, raises (see the module
+        docstring). Settings that the model's dtype cannot hold are refused here.
         """
         current = getattr(self, "model", None)
         if current is model:
@@ -35,7 +51,14 @@ class Method:
         if current is not None:
             raise UserError(f"method {self.name!r} is already attached to another model: its "
                             f"state belongs to that model; build a new method for this one")
+        other = getattr(model, "attached_method", None)
+        if other is not None and other.state_names:
+            raise UserError(f"method {self.name!r} cannot attach to this model: it already "
+                            f"carries method {other.name!r} ({other.tasks_learned} task(s) "
+                            f"learned), whose state would be dropped; pass that method "
+                            f"(learner.method) to continue, or build a new model to start over")
         check_representable(f"method {self.name!r}", model.dtype, **self.float_settings())
+        model.attached_method = self
         self.model, self.params = model, model.params
         self.tasks_learned = 0     # tasks consolidated so far (the learner counts them)
         self.allocate()
@@ -56,11 +79,9 @@ class Method:
     def begin_task(self, task_index, task):
         pass
 
-    def step(self, optimizer, g, keep_delta=False):
-        """One optimizer step on the regularised loss. With ``keep_delta`` it returns the
-        parameter change (``optimizer.delta``); training does not read it, so by default it
-        is not stored (one array fewer written per step) and None is returned."""
-        return optimizer.step(g, keep_delta=keep_delta)
+    def step(self, optimizer, g):
+        """One optimizer step on the regularised loss, ``g`` the task loss's gradient."""
+        optimizer.step(g)
 
     def penalty(self):
         """The penalty's value at the current weights (a 0-d array, or 0.0)."""

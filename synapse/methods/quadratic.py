@@ -41,12 +41,11 @@ class QuadraticPenalty(Method):
     def regulariser(self):
         return self.c, self.Omega, self.theta_ref
 
-    def step(self, optimizer, g, keep_delta=False):
-        if not self.c:
-            return optimizer.step(g, keep_delta=keep_delta)
-        gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
-                                  out=self._g_total)
-        return optimizer.step(gt, keep_delta=keep_delta)
+    def step(self, optimizer, g):
+        if self.c:
+            g = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
+                                     out=self._g_total)
+        optimizer.step(g)
 
     def penalty(self):
         if not self.c:
@@ -129,6 +128,12 @@ class EWC(QuadraticPenalty):
     """
 
     name = "ewc"
+    foreign_names = {
+        "ewc_lambda": "Avalanche's name: synapse's c = ewc_lambda (both penalties are "
+                      "lambda sum F (theta - theta*)^2, no 1/2; Kirkpatrick et al.'s lambda is 2c)",
+        "mode": "Avalanche's EWC mode: mode='separate' is EWC, mode='online' is OnlineEWC",
+        "decay_factor": "Avalanche's name: use OnlineEWC(gamma=decay_factor)",
+    }
 
     def __init__(self, c=100.0, fisher="empirical", fisher_samples=500, seed=0, include=None,
                  exclude=None):
@@ -152,13 +157,18 @@ class EWC(QuadraticPenalty):
 
 
 class OnlineEWC(EWC):
-    """Online EWC (Schwarz et al. 2018): F <- gamma F + F_task, one anchor (latest weights)."""
+    """Online EWC (Schwarz et al. 2018): F <- gamma F + F_task, one anchor (latest weights);
+    gamma in (0, 1] (1: nothing is forgotten; above 1 old tasks would outweigh new ones)."""
 
     name = "online-ewc"
+    foreign_names = dict(EWC.foreign_names, decay_factor="Avalanche's name: use gamma")
 
     def __init__(self, c=100.0, gamma=1.0, **kwargs):
         super().__init__(c, **kwargs)
         check_nonnegative("OnlineEWC", gamma=gamma)
+        if not 0 < float(gamma) <= 1:
+            raise ConfigError("gamma", f"OnlineEWC's decay of the old importance must be in "
+                                       f"(0, 1], got {gamma}")
         self.gamma = float(gamma)
 
     def end_task(self, task_index, task):
@@ -177,6 +187,12 @@ class MAS(QuadraticPenalty):
     f the logits of the task's active units; anchors combined as for EWC."""
 
     name = "mas"
+    foreign_names = {
+        "lambda_reg": "Avalanche's name: synapse's c = lambda_reg (both penalties are "
+                      "lambda sum Omega (theta - theta*)^2, no 1/2)",
+        "alpha": "Avalanche's MAS averages the tasks' importances with alpha; synapse adds "
+                 "them (no alpha)",
+    }
 
     def __init__(self, c=1.0, samples=500, seed=0, include=None, exclude=None):
         super().__init__(c, include, exclude)

@@ -41,6 +41,15 @@ class SI(Method):
 
     name = "si"
     state_names = ("omega", "Omega", "theta_ref")
+    foreign_names = {
+        "si_lambda": "Avalanche's name: synapse's c = si_lambda / 2 (Avalanche's penalty "
+                     "carries a 1/2, (si_lambda / 2) sum Omega (theta - theta*)^2)",
+        "eps": "Avalanche's name for the damping of Eq. 4: use xi (Avalanche's default is "
+               "1e-7; the authors used xi = 1e-3 and 0.1)",
+        "epsilon": "the damping of Eq. 4 is xi here",
+        "excluded_parameters": "Avalanche's name: use exclude (parameter names, e.g. "
+                               "exclude=model.readout_names())",
+    }
 
     def __init__(self, c=1.0, xi=1e-3, integrator="first-order", include=None, exclude=None):
         check_nonnegative("SI", c=c)
@@ -61,7 +70,6 @@ class SI(Method):
         self.mask = regularised_mask(self.params, self.include, self.exclude)
         self.delta_prev = xp.zeros_like(theta) if self.closes_path else None  # delta(t-1)
         self._g_total = xp.zeros_like(theta)               # scratch: g + penalty gradient
-        self._tmp = xp.zeros_like(theta)                   # scratch of the omega update
 
     def float_settings(self):
         return {"c": self.c, "xi": self.xi}
@@ -79,36 +87,31 @@ class SI(Method):
             self.delta_prev.fill(0)
 
     # Eq. 1 (gradient) and Eq. 2-3, every step
-    def step(self, optimizer, g, keep_delta=False):
+    def step(self, optimizer, g):
         """One step on the surrogate loss (Eq. 1); omega from the task gradient ``g`` (Eq. 2).
 
         By default (first-order integrator, SGD or Adam) this is ONE fused pass,
         ``optimizer.step_si(g, omega, Omega, theta_ref, c)`` (kernels/optim.py: adam_si_step,
         sgd_si_step), which integrates omega from the change inside the pass. The lines after
         it are the same math unfused, run by the trapezoid and by optimizers without
-        ``fuses_si``; demos/walkthrough.py checks that both agree. Returns the change delta
-        with ``keep_delta`` (the identity check sums it), else None: training does not read
-        it, and the fused pass then stores one array fewer.
+        ``fuses_si``; demos/walkthrough.py checks that both agree.
         """
         if self.integrator == "first-order" and getattr(optimizer, "fuses_si", False):
-            return optimizer.step_si(g, self.omega, self.Omega, self.theta_ref, self.c,
-                                     keep_delta=keep_delta)
+            optimizer.step_si(g, self.omega, self.Omega, self.theta_ref, self.c)
+            return
         gt = kernels.penalty_grad(g, self.Omega, self.params.theta, self.theta_ref, self.c,
                                   out=self._g_total) if self.c else g
-        delta = optimizer.step(gt, keep_delta=True)        # omega is integrated from it
+        delta = optimizer.step(gt)                         # the change the optimizer made
         if self.integrator == "first-order":
-            kernels.omega_accumulate(self.omega, g, delta, tmp=self._tmp)
+            kernels.omega_accumulate(self.omega, g, delta)
         else:
-            kernels.omega_accumulate_trapezoid(self.omega, g, self.delta_prev, delta,
-                                               tmp=self._tmp)
-        return delta if keep_delta else None
+            kernels.omega_accumulate_trapezoid(self.omega, g, self.delta_prev, delta)
 
     def close_path(self, g_final):
         """Trapezoid only: add the last half-term -g(t1) delta(t1 - 1) / 2."""
         if self.closes_path:
             zero = self.params.xp.zeros_like(g_final)
-            kernels.omega_accumulate_trapezoid(self.omega, g_final, self.delta_prev, zero,
-                                               tmp=self._tmp)
+            kernels.omega_accumulate_trapezoid(self.omega, g_final, self.delta_prev, zero)
 
     # Eq. 1 (value)
     def penalty(self):
