@@ -103,8 +103,8 @@ def tasks_digest(tasks, digests=None):
 # -- what a learner records -------------------------------------------------------------
 class History:
     """What a learner records: R (square, NaN where not evaluated), its column names, per-epoch
-    logs (task, epoch, loss, penalty, the method's summary), seconds and epochs per task, and
-    warnings."""
+    logs (task, epoch, loss, penalty, the method's summary), seconds, epochs (passes begun) and
+    steps (minibatches) per task, and warnings."""
 
     def __init__(self, n_tasks=0):
         self.R = np.full((n_tasks, n_tasks), np.nan)
@@ -112,12 +112,13 @@ class History:
         self.epochs = []
         self.task_seconds = []
         self.task_epochs = []
+        self.task_steps = []
         self.warnings = []
 
     def to_dict(self):
         return {"R": self.R.tolist(), "tasks": self.tasks, "epochs": self.epochs,
                 "task_seconds": self.task_seconds, "task_epochs": self.task_epochs,
-                "warnings": self.warnings}
+                "task_steps": self.task_steps, "warnings": self.warnings}
 
     @classmethod
     def from_dict(cls, d):
@@ -126,6 +127,7 @@ class History:
         h.epochs, h.task_seconds = list(d["epochs"]), list(d["task_seconds"])
         h.tasks = list(d.get("tasks", []))
         h.task_epochs = list(d.get("task_epochs", []))
+        h.task_steps = list(d.get("task_steps", []))
         h.warnings = list(d.get("warnings", []))
         return h
 

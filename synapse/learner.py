@@ -6,10 +6,12 @@
     learner.R                                # accuracy matrix, one row per learned task
     learner.evaluate(tasks)                  # accuracies, any time
 
-``learn(task)`` for the k-th task the method has learned (k counts from 0):
-reset the optimizer (if ``reset_optimizer``); ``model.reseed(seed, k)``;
-``method.begin_task(k, task)``; per epoch e, a shuffle seeded by (seed, k, e) and per minibatch
-g = dL/dtheta of the task loss, ``method.step(optimizer, g)``; for the trapezoid integrator
+``learn(task, epochs=E)`` or ``learn(task, steps=N)`` for the k-th task the method has learned
+(k counts from 0): reset the optimizer (if ``reset_optimizer``, by default as the task's
+scenario says); ``model.reseed(seed, k)``; ``method.begin_task(k, task)``; per pass e over the
+data, a shuffle seeded by (seed, k, e) and per minibatch g = dL/dtheta of the task loss,
+``method.step(optimizer, g)``, for E passes or until exactly N minibatches (the last pass cut
+short; N = E * ceil(n / batch_size) trains exactly as E epochs do); for the trapezoid integrator
 ``method.close_path`` with g at the final weights; ``method.end_task(k, task)`` (for SI the
 consolidation of Eq. 4); check that the state is finite and the penalty is not silently inert;
 evaluate; write the checkpoint. Every random draw is seeded by (seed, k[, e]), not by a running
@@ -17,7 +19,9 @@ stream, so learning task by task, in one call over the sequence, or resumed from
 gives bit for bit the same numbers.
 
 The accuracy matrix (GEM, Lopez-Paz & Ranzato 2017; see synapse/metrics.py): R[i, j] is the
-test accuracy on column task j after learning the learner's i-th task. The columns,
+test accuracy on column task j after learning the learner's i-th task, among the output units
+the task's scenario lets compete then (``synapse.data.eval_units``: its own units with task
+identity; without, the units of every task learned through row i). The columns,
 ``learner.tasks``, are the learned tasks in the order learned, then any tasks declared with
 ``learn(task, eval_tasks=...)`` and not learned yet (e.g. the whole known sequence, for R above
 the diagonal); so R[i, i] is always the task just learned. R is square, (n, n) with n columns;
@@ -42,8 +46,9 @@ from ._kernels import kernels
 from .backend import to_device, to_float
 from .checkpoint import History
 from .checks import check_count, check_representable, check_task_fits
+from .data.scenarios import eval_units, resets_optimizer
 from .data.task import as_task
-from .errors import DataError, UserError
+from .errors import ConfigError, DataError, UserError
 from .fileio import find_nonfinite
 from .progress import Progress
 
@@ -59,39 +64,44 @@ class SilentPenaltyWarning(UserWarning):
     changed an update (its state was lost or reset): the run was plain fine-tuning."""
 
 
-def evaluate(model, tasks, batch_size=2048):
-    """Test accuracy on each task, with that task's active output units."""
-    return [model.accuracy(t.x_test, t.y_test, t.classes, batch_size) for t in tasks]
+def evaluate(model, tasks, batch_size=2048, learned=None):
+    """Test accuracy on each task after learning ``learned`` (default: ``tasks`` themselves),
+    among the units its scenario lets compete (``synapse.data.eval_units``)."""
+    learned = tasks if learned is None else learned
+    return [model.accuracy(t.x_test, t.y_test, eval_units(t, learned), batch_size)
+            for t in tasks]
 
 
-def train_epoch(model, method, optimizer, x, y, classes, batch_size, rng):
-    """One pass over a task's training set (x, y already on the model's device); returns
-    (mean loss, penalty at the end, loss of the first minibatch) as floats: the only host
-    syncs of the epoch."""
+def train_epoch(model, method, optimizer, x, y, classes, batch_size, rng, batches=None):
+    """One pass over a task's training set (x, y already on the model's device), or its first
+    ``batches`` minibatches; returns (mean loss, penalty at the end, loss of the first
+    minibatch) as floats: the only host syncs of the epoch."""
     xp = model.xp
     n = len(x)
     order = xp.asarray(rng.permutation(n))
     loss_sum = xp.zeros((), dtype=model.dtype)
     first = None
     model.train()
-    batches = 0
-    for start in range(0, n, batch_size):
+    starts = range(0, n, batch_size)[:batches]
+    for start in starts:
         idx = order[start:start + batch_size]
         loss = model.loss_and_grad(x[idx], y[idx], classes, check=False)
         loss_sum += loss
         if first is None:
             first = loss            # a fresh value each batch; nothing mutates it
         method.step(optimizer, model.params.grad)       # g: the task gradient, no penalty
-        batches += 1
-    return to_float(loss_sum) / batches, to_float(method.penalty()), to_float(first)
+    return to_float(loss_sum) / len(starts), to_float(method.penalty()), to_float(first)
 
 
 class Learner:
     """Model, method and optimizer, driven one task at a time (see the module docstring).
 
     batch_size, seed     minibatch size; the seed of every shuffle and dropout mask.
-    reset_optimizer      forget the optimizer state at the start of each task (the authors'
-                         split-MNIST protocol resets Adam).
+    reset_optimizer      forget the optimizer state at the start of each task: True, False,
+                         or None (default): as the task's scenario says
+                         (``synapse.data.SCENARIOS``, each with its reason: the authors'
+                         split-MNIST protocol resets Adam; permuted and class-incremental
+                         tasks keep it), True for a task that declares no scenario.
     checkpoint_dir       after every task, model, optimizer, method and history are written
                          there atomically (``checkpoint.npz``); ``Learner.restore`` reads it.
     tag                  a JSON-able record stored in every checkpoint; ``restore`` refuses a
@@ -104,7 +114,7 @@ class Learner:
     per task) continues where the last one stopped.
     """
 
-    def __init__(self, model, method, optimizer, batch_size=64, seed=0, reset_optimizer=True,
+    def __init__(self, model, method, optimizer, batch_size=64, seed=0, reset_optimizer=None,
                  checkpoint_dir=None, log=None, progress=True, eval_batch_size=2048, tag=None):
         if getattr(optimizer, "params", None) is not model.params:
             raise UserError("Learner: the optimizer was built for another model's parameters; "
@@ -112,11 +122,12 @@ class Learner:
         self.batch_size = check_count("batch_size", batch_size)
         self.seed = check_count("seed", seed, minimum=0)
         self.eval_batch_size = check_count("eval_batch_size", eval_batch_size)
-        if not isinstance(reset_optimizer, (bool, np.bool_)):
-            raise UserError(f"reset_optimizer: must be True or False, got {reset_optimizer!r}")
+        if reset_optimizer is not None and not isinstance(reset_optimizer, (bool, np.bool_)):
+            raise UserError(f"reset_optimizer: must be True or False, or None (as the task's "
+                            f"scenario says), got {reset_optimizer!r}")
         check_representable(type(optimizer).__name__, model.dtype, **optimizer.float_settings())
         self.model, self.method, self.optimizer = model, method.attach(model), optimizer
-        self.reset_optimizer = bool(reset_optimizer)
+        self.reset_optimizer = None if reset_optimizer is None else bool(reset_optimizer)
         self.checkpoint_dir, self.log, self.progress = checkpoint_dir, log, progress
         self.tag = tag
         self.first_index = method.tasks_learned       # k of this learner's first task
@@ -147,27 +158,28 @@ class Learner:
         return R
 
     def evaluate(self, tasks):
-        """Test accuracy on each of ``tasks`` now, with each task's active output units."""
+        """Test accuracy on each of ``tasks`` now, among the units its scenario lets compete
+        after the tasks learned so far."""
         tasks = [as_task(t, "evaluate") for t in _as_list(tasks, "evaluate")]
-        return evaluate(self.model, tasks, self.eval_batch_size)
+        return evaluate(self.model, tasks, self.eval_batch_size, self.learned)
 
     # -- one task ------------------------------------------------------------------------
-    def learn(self, task, epochs=10, eval_tasks=()):
-        """Train on ``task`` for ``epochs``; then evaluate every column of R (the tasks learned
-        so far plus ``eval_tasks``); returns that row of accuracies (NumPy, over
-        ``self.tasks``)."""
+    def learn(self, task, epochs=None, eval_tasks=(), steps=None):
+        """Train on ``task`` for ``epochs`` (default 10) or exactly ``steps`` minibatches; then
+        evaluate every column of R (the tasks learned so far plus ``eval_tasks``); returns that
+        row of accuracies (NumPy, over ``self.tasks``)."""
         task = as_task(task, "learn")
-        epochs = check_count("epochs", epochs)
+        epochs, steps = training_length(epochs, steps, len(task.y_train), self.batch_size)
         eval_tasks = [as_task(t, "eval_tasks") for t in _as_list(eval_tasks, "eval_tasks")]
         self._add_columns(task, eval_tasks)
         self.declared = self.declared or bool(eval_tasks)
         i, k = self.tasks_done, self.first_index + self.tasks_done
         started = time.perf_counter()
-        if self.reset_optimizer:
+        if resets_optimizer(task, self.reset_optimizer):
             self.optimizer.reset()
         self.model.reseed(self.seed, k)
         self.method.begin_task(k, task)
-        records, moved = self._epochs(task, epochs, i, k)
+        records, moved = self._epochs(task, epochs, steps, i, k)
         if self.method.closes_path:                         # trapezoid: g at the final weights
             self.model.train()
             m = min(len(task.x_train), self.batch_size)
@@ -180,10 +192,10 @@ class Learner:
         self.history.epochs.extend(records)
         self._check_not_silent(k, task, moved)
         cols = self.tasks
-        row = evaluate(self.model, cols, self.eval_batch_size)
+        row = evaluate(self.model, cols, self.eval_batch_size, self.learned)
         self.rows.append({id(t): a for t, a in zip(cols, row)})
         seconds = time.perf_counter() - started
-        self._record(seconds, epochs)
+        self._record(seconds, epochs, steps)
         _log(self.log, f"{self._label(i, task)}: mean accuracy over seen tasks "
                        f"{np.mean(row[:i + 1]):.4f} ({seconds:.1f} s)")
         if self.checkpoint_dir:
@@ -209,19 +221,22 @@ class Learner:
                 check_task_fits(t, self.model)
                 self._checked[id(t)] = t
 
-    def _epochs(self, task, epochs, i, k):
-        """The epochs of task k (row i); returns the per-epoch records and, from the second
-        task on, the anchored penalty at each epoch end (for ``_check_not_silent``)."""
+    def _epochs(self, task, epochs, steps, i, k):
+        """The epochs of task k (row i), ``steps`` minibatches in all; returns the per-epoch
+        records and, from the second task on, the anchored penalty at each epoch end (for
+        ``_check_not_silent``)."""
         model, method = self.model, self.method
         x = to_device(task.x_train, model.device, model.dtype)   # on the device for the task
         y = to_device(task.y_train, model.device)
         n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
         reference, records, moved = math.log(max(n_active, 2)), [], []
+        per_epoch = -(-len(x) // self.batch_size)
         with Progress(total=epochs, desc=self._label(i, task), enabled=self.progress) as bar:
             for epoch in range(epochs):
                 rng = np.random.default_rng([self.seed, k, epoch])
                 loss, pen, first = train_epoch(model, method, self.optimizer, x, y,
-                                               task.classes, self.batch_size, rng)
+                                               task.classes, self.batch_size, rng,
+                                               min(per_epoch, steps - epoch * per_epoch))
                 if epoch == 0 and math.isfinite(first):
                     reference = max(reference, first)
                 if not (math.isfinite(loss) and math.isfinite(pen)):
@@ -240,11 +255,12 @@ class Learner:
         total = f"/{len(self.tasks)}" if self.declared else ""
         return f"task {i + 1}{total} {task.name}"
 
-    def _record(self, seconds, epochs):
+    def _record(self, seconds, epochs, steps):
         h = self.history
         h.R, h.tasks = self.R, [t.name for t in self.tasks]
         h.task_seconds.append(seconds)
         h.task_epochs.append(epochs)
+        h.task_steps.append(steps)
 
     def _anchored_penalty(self):
         """sum_k Omega_k (theta_k - theta_ref_k)^2, or None: zero exactly when the penalty's
@@ -333,6 +349,18 @@ class Learner:
         self.saved_after = done if folder == self.checkpoint_dir else None
         _log(self.log, f"resumed from {folder}: {done} task(s) done")
         return done
+
+
+def training_length(epochs, steps, n, batch_size):
+    """``(epochs, steps)`` of one task of ``n`` examples: passes begun and minibatches run,
+    from either count (epochs default 10); both given is an error."""
+    if steps is None:
+        epochs = check_count("epochs", 10 if epochs is None else epochs)
+        return epochs, epochs * -(-n // batch_size)
+    if epochs is not None:
+        raise ConfigError("steps", "give epochs or steps, not both")
+    steps = check_count("steps", steps)
+    return -(-steps // -(-n // batch_size)), steps
 
 
 def _contains(tasks, task):
