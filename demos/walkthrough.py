@@ -36,6 +36,7 @@ import synapse._kernels  # noqa: F401  (makes synapse_kernels importable from a 
 from synapse.backend import asnumpy
 from synapse.data import load_dataset, split_tasks
 from synapse.experiments import identity
+from synapse.experiments.protocol import configure
 from synapse.methods import SI, Method
 from synapse.model import mlp
 from synapse.optim import SGD, Adam
@@ -149,9 +150,10 @@ def scope():
     """sum(omega) = L(t0) - L(t1) is a quadrature of a line integral; it converges when the
     loss is smooth along the path, the gradient is that of the loss measured (full batch), and
     the step size goes to zero. Two of those fail in ordinary training."""
-    x, y, _ = identity.training_digits(dict(identity.PROFILES["quick"], data="digits"), 0)
-    config = dict(identity.PROFILES["quick"], data="digits", smooth_hidden=[16],
-                  relu_hidden=[16, 16], orders_n=128, lrs=[0.2, 0.1, 0.05, 0.025], duration=8.0)
+    config = configure(identity.PROTOCOL, values=dict(
+        data="digits", smooth_hidden=[16], relu_hidden=[16, 16], orders_n=128,
+        lrs=[0.2, 0.1, 0.05, 0.025], duration=8.0))
+    x, y, _ = identity.training_digits(config, 0)
     # (a) Kinks. On a tanh net halving lr quarters the trapezoid's error (order 2). On a ReLU net
     # units switch on and off between steps and the gradient jumps; the error stops following
     # any order (it changes sign, and levels off).
@@ -175,7 +177,7 @@ def scope():
     model = mlp([64, 32, 10], seed=0, dtype=np.float64)
     order = np.random.default_rng(0).permutation(len(y))
     batches = [(x[order[i:i + 8]], y[order[i:i + 8]]) for i in range(0, len(y), 8)]
-    rows, _ = identity.follow_path(model, SGD(model.params, lr=0.05), batches, x, y,
+    rows, _ = identity.follow_path(model, SGD(model.params, lr=0.05), SI(c=0.0), batches, x, y,
                                    record_every=len(batches), full_gradient=True)
     total, decrease, full = rows["first_order"][-1], rows["decrease"][-1], rows["full_gradient"][-1]
     assert total > 2 * decrease > 0

@@ -49,8 +49,10 @@ def resolve_device(device=None):
 
 
 def xp_for(device):
-    """The array module of a device name: numpy for 'cpu', cupy for 'cuda'."""
-    return _cupy if resolve_device(device) == "cuda" else np
+    """The array module of a resolved device name (see :func:`resolve_device`): numpy for
+    'cpu', cupy for 'cuda'."""
+    assert device in DEVICES, f"xp_for takes a resolved device, got {device!r}"
+    return _cupy if device == "cuda" else np
 
 
 def get_array_module(*arrays):
@@ -61,8 +63,9 @@ def get_array_module(*arrays):
 
 
 def to_device(x, device, dtype=None):
-    """Copy (or pass through) an array to 'cpu' or 'cuda', as ``dtype`` if given; a CuPy array
-    comes to the host explicitly (CuPy refuses ``np.asarray`` of a device array)."""
+    """Copy (or pass through) an array to a resolved device, 'cpu' or 'cuda', as ``dtype`` if
+    given; a CuPy array comes to the host explicitly (CuPy refuses ``np.asarray`` of a device
+    array)."""
     xp = xp_for(device)
     if xp is np:
         return np.asarray(asnumpy(x), dtype=dtype)

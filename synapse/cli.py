@@ -126,7 +126,7 @@ def settings_of(protocol, args):
 
 
 def _jobs(text):
-    """``--jobs`` as an int; its range is checked by ``protocol.run`` (``sweep.check_n_jobs``)."""
+    """``--jobs`` as an int; ``runner.run_config`` checks its range (``sweep.check_n_jobs``)."""
     try:
         return int(text)
     except ValueError:
@@ -141,15 +141,20 @@ def _data_dir(text):
 
 
 def run_experiment(args):
-    from synapse.experiments.protocol import run
+    from synapse.experiments.protocol import configure
+    from synapse.experiments.runner import reopen, run_config
 
     protocol = args.protocol
-    settings = settings_of(protocol, args)
+    values = settings_of(protocol, args)
+    n_jobs = _jobs(args.jobs)
     if args.data_dir is not None:
         _data_dir(args.data_dir)
-    run(protocol, profile=args.profile, out=args.resume or args.out, resume=bool(args.resume),
-        n_jobs=_jobs(args.jobs), scheduler=args.scheduler, progress=not args.no_progress,
-        keep_checkpoints=args.keep_checkpoints, **settings)
+    if args.resume:
+        folder, config = reopen(protocol, args.resume, args.profile, values)
+    else:
+        folder, config = None, configure(protocol, args.profile or "quick", values)
+    run_config(protocol, config, args.out, folder, n_jobs, args.scheduler,
+               progress=not args.no_progress, keep_checkpoints=args.keep_checkpoints)
     return 0
 
 

@@ -6,10 +6,12 @@
     learner.R                                # accuracy matrix, one row per learned task
     learner.evaluate(tasks)                  # accuracies, any time
 
-``learn(task)`` for the k-th task the method has learned (k counts from 0):
-reset the optimizer (if ``reset_optimizer``); ``model.reseed(seed, k)``;
-``method.begin_task(k, task)``; per epoch e, a shuffle seeded by (seed, k, e) and per minibatch
-g = dL/dtheta of the task loss, ``method.step(optimizer, g)``; for the trapezoid integrator
+``learn(task, epochs=E)`` or ``learn(task, steps=N)`` for the k-th task the method has learned
+(k counts from 0): reset the optimizer (if ``reset_optimizer``, by default as the task's
+scenario says); ``model.reseed(seed, k)``; ``method.begin_task(k, task)``; per pass e over the
+data, a shuffle seeded by (seed, k, e) and per minibatch g = dL/dtheta of the task loss,
+``method.step(optimizer, g)``, for E passes or until exactly N minibatches (the last pass cut
+short; N = E * ceil(n / batch_size) trains exactly as E epochs do); for the trapezoid integrator
 ``method.close_path`` with g at the final weights; ``method.end_task(k, task)`` (for SI the
 consolidation of Eq. 4); check that the state is finite and the penalty is not silently inert;
 evaluate; write the checkpoint. Every random draw is seeded by (seed, k[, e]), not by a running
@@ -17,7 +19,9 @@ stream, so learning task by task, in one call over the sequence, or resumed from
 gives bit for bit the same numbers.
 
 The accuracy matrix (GEM, Lopez-Paz & Ranzato 2017; see synapse/metrics.py): R[i, j] is the
-test accuracy on column task j after learning the learner's i-th task. The columns,
+test accuracy on column task j after learning the learner's i-th task, among the output units
+the task's scenario lets compete then (``synapse.data.eval_units``: its own units with task
+identity; without, the units of every task learned through row i). The columns,
 ``learner.tasks``, are the learned tasks in the order learned, then any tasks declared with
 ``learn(task, eval_tasks=...)`` and not learned yet (e.g. the whole known sequence, for R above
 the diagonal); so R[i, i] is always the task just learned. R is square, (n, n) with n columns;
@@ -31,24 +35,24 @@ the five split-digits tasks with Adam at lr 1e-3 and 1e-2 and SGD with momentum,
 fine-tuning, EWC and SI: no epoch's mean loss exceeded its task's first minibatch loss, while
 Adam at lr 1e6 reaches 7e20 in the first epoch).
 """
-import json
 import math
-import os
 import time
 import warnings
 
 import numpy as np
 
+from . import checkpoint
 from ._kernels import kernels
 from .backend import to_device, to_float
+from .checkpoint import History
 from .checks import check_count, check_representable, check_task_fits
+from .data.scenarios import eval_units, resets_optimizer
 from .data.task import as_task
-from .errors import CheckpointError, DataError, UserError
-from .fileio import find_nonfinite, load_npz, remove_stale_tmp, save_npz_atomic
+from .errors import ConfigError, DataError, UserError
+from .fileio import find_nonfinite
 from .progress import Progress
 
 EXPLOSION = 1e3
-CHECKPOINT = "checkpoint.npz"
 
 
 class DivergenceError(RuntimeError):
@@ -60,70 +64,49 @@ class SilentPenaltyWarning(UserWarning):
     changed an update (its state was lost or reset): the run was plain fine-tuning."""
 
 
-class History:
-    """What a learner records: R (square, NaN where not evaluated), its column names, per-epoch
-    logs (task, epoch, loss, penalty, the method's summary), seconds and epochs per task, and
-    warnings."""
-
-    def __init__(self, n_tasks=0):
-        self.R = np.full((n_tasks, n_tasks), np.nan)
-        self.tasks = []
-        self.epochs = []
-        self.task_seconds = []
-        self.task_epochs = []
-        self.warnings = []
-
-    def to_dict(self):
-        return {"R": self.R.tolist(), "tasks": self.tasks, "epochs": self.epochs,
-                "task_seconds": self.task_seconds, "task_epochs": self.task_epochs,
-                "warnings": self.warnings}
-
-    @classmethod
-    def from_dict(cls, d):
-        h = cls(len(d["R"]))
-        h.R = np.array(d["R"], dtype=float).reshape(h.R.shape)
-        h.epochs, h.task_seconds = list(d["epochs"]), list(d["task_seconds"])
-        h.tasks = list(d.get("tasks", []))
-        h.task_epochs = list(d.get("task_epochs", []))
-        h.warnings = list(d.get("warnings", []))
-        return h
+def evaluate(model, tasks, batch_size=2048, learned=None):
+    """Test accuracy on each task after learning ``learned`` (default: ``tasks`` themselves),
+    among the units its scenario lets compete (``synapse.data.eval_units``)."""
+    learned = tasks if learned is None else learned
+    return [model.accuracy(t.x_test, t.y_test, eval_units(t, learned), batch_size)
+            for t in tasks]
 
 
-def evaluate(model, tasks, batch_size=2048):
-    """Test accuracy on each task, with that task's active output units."""
-    return [model.accuracy(t.x_test, t.y_test, t.classes, batch_size) for t in tasks]
-
-
-def train_epoch(model, method, optimizer, x, y, classes, batch_size, rng):
-    """One pass over a task's training set (x, y already on the model's device); returns
-    (mean loss, penalty at the end, loss of the first minibatch) as floats: the only host
-    syncs of the epoch."""
+def train_epoch(model, method, optimizer, x, y, classes, batch_size, rng, batches=None):
+    """One pass over a task's training set (x, y already on the model's device), or its first
+    ``batches`` minibatches; returns (mean loss, penalty at the end, loss of the first
+    minibatch) as floats: the only host syncs of the epoch."""
     xp = model.xp
     n = len(x)
     order = xp.asarray(rng.permutation(n))
     loss_sum = xp.zeros((), dtype=model.dtype)
     first = None
     model.train()
-    batches = 0
-    for start in range(0, n, batch_size):
+    starts = range(0, n, batch_size)[:batches]
+    for start in starts:
         idx = order[start:start + batch_size]
         loss = model.loss_and_grad(x[idx], y[idx], classes, check=False)
         loss_sum += loss
         if first is None:
             first = loss            # a fresh value each batch; nothing mutates it
         method.step(optimizer, model.params.grad)       # g: the task gradient, no penalty
-        batches += 1
-    return to_float(loss_sum) / batches, to_float(method.penalty()), to_float(first)
+    return to_float(loss_sum) / len(starts), to_float(method.penalty()), to_float(first)
 
 
 class Learner:
     """Model, method and optimizer, driven one task at a time (see the module docstring).
 
     batch_size, seed     minibatch size; the seed of every shuffle and dropout mask.
-    reset_optimizer      forget the optimizer state at the start of each task (the authors'
-                         split-MNIST protocol resets Adam).
+    reset_optimizer      forget the optimizer state at the start of each task: True, False,
+                         or None (default): as the task's scenario says
+                         (``synapse.data.SCENARIOS``, each with its reason: the authors'
+                         split-MNIST protocol resets Adam; permuted and class-incremental
+                         tasks keep it), True for a task that declares no scenario.
     checkpoint_dir       after every task, model, optimizer, method and history are written
                          there atomically (``checkpoint.npz``); ``Learner.restore`` reads it.
+    tag                  a JSON-able record stored in every checkpoint; ``restore`` refuses a
+                         checkpoint whose tag differs (the experiments store their run's
+                         settings there).
     log, progress        ``log(message)`` gets one line per task; ``progress`` shows a bar.
 
     The method is attached to the model here; a method already attached to this model keeps
@@ -131,22 +114,25 @@ class Learner:
     per task) continues where the last one stopped.
     """
 
-    def __init__(self, model, method, optimizer, batch_size=64, seed=0, reset_optimizer=True,
-                 checkpoint_dir=None, log=None, progress=True, eval_batch_size=2048):
+    def __init__(self, model, method, optimizer, batch_size=64, seed=0, reset_optimizer=None,
+                 checkpoint_dir=None, log=None, progress=True, eval_batch_size=2048, tag=None):
         if getattr(optimizer, "params", None) is not model.params:
             raise UserError("Learner: the optimizer was built for another model's parameters; "
                             "build it with optimizer(model.params)")
         self.batch_size = check_count("batch_size", batch_size)
         self.seed = check_count("seed", seed, minimum=0)
         self.eval_batch_size = check_count("eval_batch_size", eval_batch_size)
-        if not isinstance(reset_optimizer, (bool, np.bool_)):
-            raise UserError(f"reset_optimizer: must be True or False, got {reset_optimizer!r}")
+        if reset_optimizer is not None and not isinstance(reset_optimizer, (bool, np.bool_)):
+            raise UserError(f"reset_optimizer: must be True or False, or None (as the task's "
+                            f"scenario says), got {reset_optimizer!r}")
         check_representable(type(optimizer).__name__, model.dtype, **optimizer.float_settings())
         self.model, self.method, self.optimizer = model, method.attach(model), optimizer
-        self.reset_optimizer = bool(reset_optimizer)
+        self.reset_optimizer = None if reset_optimizer is None else bool(reset_optimizer)
         self.checkpoint_dir, self.log, self.progress = checkpoint_dir, log, progress
+        self.tag = tag
         self.first_index = method.tasks_learned       # k of this learner's first task
         self.learned, self.columns, self.rows = [], [], []   # rows: {column: accuracy}
+        self.digests = []                             # of learned tasks' data, as checkpointed
         self.history = History()
         self.saved_after = None                       # tasks done in the last checkpoint
         self.declared = False                         # eval_tasks given: the total is known
@@ -172,27 +158,28 @@ class Learner:
         return R
 
     def evaluate(self, tasks):
-        """Test accuracy on each of ``tasks`` now, with each task's active output units."""
+        """Test accuracy on each of ``tasks`` now, among the units its scenario lets compete
+        after the tasks learned so far."""
         tasks = [as_task(t, "evaluate") for t in _as_list(tasks, "evaluate")]
-        return evaluate(self.model, tasks, self.eval_batch_size)
+        return evaluate(self.model, tasks, self.eval_batch_size, self.learned)
 
     # -- one task ------------------------------------------------------------------------
-    def learn(self, task, epochs=10, eval_tasks=()):
-        """Train on ``task`` for ``epochs``; then evaluate every column of R (the tasks learned
-        so far plus ``eval_tasks``); returns that row of accuracies (NumPy, over
-        ``self.tasks``)."""
+    def learn(self, task, epochs=None, eval_tasks=(), steps=None):
+        """Train on ``task`` for ``epochs`` (default 10) or exactly ``steps`` minibatches; then
+        evaluate every column of R (the tasks learned so far plus ``eval_tasks``); returns that
+        row of accuracies (NumPy, over ``self.tasks``)."""
         task = as_task(task, "learn")
-        epochs = check_count("epochs", epochs)
+        epochs, steps = training_length(epochs, steps, len(task.y_train), self.batch_size)
         eval_tasks = [as_task(t, "eval_tasks") for t in _as_list(eval_tasks, "eval_tasks")]
         self._add_columns(task, eval_tasks)
         self.declared = self.declared or bool(eval_tasks)
         i, k = self.tasks_done, self.first_index + self.tasks_done
         started = time.perf_counter()
-        if self.reset_optimizer:
+        if resets_optimizer(task, self.reset_optimizer):
             self.optimizer.reset()
         self.model.reseed(self.seed, k)
         self.method.begin_task(k, task)
-        records, moved = self._epochs(task, epochs, i, k)
+        records, moved = self._epochs(task, epochs, steps, i, k)
         if self.method.closes_path:                         # trapezoid: g at the final weights
             self.model.train()
             m = min(len(task.x_train), self.batch_size)
@@ -205,10 +192,10 @@ class Learner:
         self.history.epochs.extend(records)
         self._check_not_silent(k, task, moved)
         cols = self.tasks
-        row = evaluate(self.model, cols, self.eval_batch_size)
+        row = evaluate(self.model, cols, self.eval_batch_size, self.learned)
         self.rows.append({id(t): a for t, a in zip(cols, row)})
         seconds = time.perf_counter() - started
-        self._record(seconds, epochs)
+        self._record(seconds, epochs, steps)
         _log(self.log, f"{self._label(i, task)}: mean accuracy over seen tasks "
                        f"{np.mean(row[:i + 1]):.4f} ({seconds:.1f} s)")
         if self.checkpoint_dir:
@@ -234,19 +221,22 @@ class Learner:
                 check_task_fits(t, self.model)
                 self._checked[id(t)] = t
 
-    def _epochs(self, task, epochs, i, k):
-        """The epochs of task k (row i); returns the per-epoch records and, from the second
-        task on, the anchored penalty at each epoch end (for ``_check_not_silent``)."""
+    def _epochs(self, task, epochs, steps, i, k):
+        """The epochs of task k (row i), ``steps`` minibatches in all; returns the per-epoch
+        records and, from the second task on, the anchored penalty at each epoch end (for
+        ``_check_not_silent``)."""
         model, method = self.model, self.method
         x = to_device(task.x_train, model.device, model.dtype)   # on the device for the task
         y = to_device(task.y_train, model.device)
         n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
         reference, records, moved = math.log(max(n_active, 2)), [], []
+        per_epoch = -(-len(x) // self.batch_size)
         with Progress(total=epochs, desc=self._label(i, task), enabled=self.progress) as bar:
             for epoch in range(epochs):
                 rng = np.random.default_rng([self.seed, k, epoch])
                 loss, pen, first = train_epoch(model, method, self.optimizer, x, y,
-                                               task.classes, self.batch_size, rng)
+                                               task.classes, self.batch_size, rng,
+                                               min(per_epoch, steps - epoch * per_epoch))
                 if epoch == 0 and math.isfinite(first):
                     reference = max(reference, first)
                 if not (math.isfinite(loss) and math.isfinite(pen)):
@@ -265,11 +255,12 @@ class Learner:
         total = f"/{len(self.tasks)}" if self.declared else ""
         return f"task {i + 1}{total} {task.name}"
 
-    def _record(self, seconds, epochs):
+    def _record(self, seconds, epochs, steps):
         h = self.history
         h.R, h.tasks = self.R, [t.name for t in self.tasks]
         h.task_seconds.append(seconds)
         h.task_epochs.append(epochs)
+        h.task_steps.append(steps)
 
     def _anchored_penalty(self):
         """sum_k Omega_k (theta_k - theta_ref_k)^2, or None: zero exactly when the penalty's
@@ -322,15 +313,7 @@ class Learner:
                     f"unchanged in {self.checkpoint_dir}")
         raise DivergenceError(f"training diverged on {where}: {what}; {kept}")
 
-    # -- checkpoints ---------------------------------------------------------------------
-    def settings(self):
-        """What a checkpoint must agree on to be continued by this learner."""
-        opt = self.optimizer
-        return {"method": self.method.config(), "optimizer": type(opt).__name__,
-                **opt.float_settings(),
-                "batch_size": self.batch_size, "seed": self.seed,
-                "reset_optimizer": self.reset_optimizer, "dtype": self.model.dtype.name}
-
+    # -- checkpoints (synapse/checkpoint.py) -------------------------------------------
     def save(self, folder=None):
         """Write model, optimizer and method state and the history to ``folder/checkpoint.npz``
         (default: ``checkpoint_dir``) atomically; never a non-finite array."""
@@ -338,58 +321,17 @@ class Learner:
             raise UserError("save: no folder: call learner.save(folder), or build the Learner "
                             "with checkpoint_dir=folder")
         folder = folder or self.checkpoint_dir
-        arrays = {f"param/{k}": v for k, v in self.model.state_dict().items()}
-        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
-        arrays.update({f"method/{k}": v for k, v in self.method.state_dict().items()})
-        bad = find_nonfinite(arrays, kinds="f")
-        if bad:
-            raise DivergenceError(f"not writing a checkpoint to {folder}: {bad[0]} holds "
-                                  f"NaN/Inf values")
-        meta = {"format": 2, "tasks_done": self.tasks_done, "first_index": self.first_index,
-                "learned": [t.name for t in self.learned], "history": self.history.to_dict(),
-                "settings": self.settings()}
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        save_npz_atomic(checkpoint_path(folder), arrays)
+        checkpoint.save(self, folder, DivergenceError)
         if folder == self.checkpoint_dir:
             self.saved_after = self.tasks_done
 
     def restore(self, folder, tasks):
         """Continue from ``folder/checkpoint.npz``: ``tasks`` are Tasks whose first ones are
-        the tasks the checkpoint learned, in order (checked by name); any after them, and the
-        checkpoint's evaluated columns, become columns of R. Returns the tasks done."""
-        path = checkpoint_path(folder)
-        remove_stale_tmp(path)
-        arrays = load_npz(path, "checkpoint")
+        the tasks the checkpoint learned, in order (checked by name and data); any after them,
+        and the checkpoint's evaluated columns, become columns of R. Returns the tasks done."""
         tasks = [as_task(t, "restore") for t in _as_list(tasks, "restore")]
-        try:
-            meta = json.loads(bytes(arrays.pop("meta")).decode())
-            done, learned = int(meta["tasks_done"]), list(meta["learned"])
-            history, saved = History.from_dict(meta["history"]), meta["settings"]
-        except Exception as err:   # KeyError, JSON, Unicode: not a checkpoint of this format
-            raise CheckpointError(f"checkpoint {path} has no readable record of its run "
-                                  f"({type(err).__name__}: {err})") from None
-        if self.tasks_done:
-            raise CheckpointError(f"restore: this learner already learned {self.tasks_done} "
-                                  f"task(s); restore {path} into a fresh Learner")
-        if done != len(learned) or done > len(tasks):
-            raise CheckpointError(f"checkpoint {path} has {done} task(s) done, but only "
-                                  f"{len(tasks)} task(s) were given to continue them")
-        names = [t.name for t in tasks[:done]]
-        if names != learned:
-            raise CheckpointError(f"checkpoint {path} learned {learned}, not {names}")
-        now = json.loads(json.dumps(self.settings()))      # tuples as lists, as saved
-        changed = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
-        if changed:
-            what = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in changed.items())
-            raise CheckpointError(f"checkpoint {path} was written by another run ({what})")
-        part = lambda p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}  # noqa
-        try:
-            self.model.load_state_dict(part("param/"))
-            self.optimizer.load_state_dict(part("optim/"))
-            self.method.load_state_dict(part("method/"))
-        except (KeyError, ValueError) as err:
-            raise CheckpointError(f"checkpoint {path} does not fit this model: "
-                                  f"{str(err).splitlines()[0]}") from None
+        done, meta = checkpoint.restore(self, folder, tasks)
+        history = History.from_dict(meta["history"])
         self.first_index = int(meta.get("first_index", 0))
         self.method.tasks_learned = self.first_index + done
         self.learned = list(tasks[:done])
@@ -409,8 +351,16 @@ class Learner:
         return done
 
 
-def checkpoint_path(folder):
-    return os.path.join(folder, CHECKPOINT)
+def training_length(epochs, steps, n, batch_size):
+    """``(epochs, steps)`` of one task of ``n`` examples: passes begun and minibatches run,
+    from either count (epochs default 10); both given is an error."""
+    if steps is None:
+        epochs = check_count("epochs", 10 if epochs is None else epochs)
+        return epochs, epochs * -(-n // batch_size)
+    if epochs is not None:
+        raise ConfigError("steps", "give epochs or steps, not both")
+    steps = check_count("steps", steps)
+    return -(-steps // -(-n // batch_size)), steps
 
 
 def _contains(tasks, task):

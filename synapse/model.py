@@ -1,9 +1,10 @@
 """Sequential model over a flat parameter vector, with save/load to .npz (no pickle)."""
 import numpy as np
 
+from .checkpoint import export_state, import_state, write_arrays
 from .checks import check_count, check_finite, check_memory
 from .errors import ConfigError, DataError, UserError
-from .fileio import find_nonfinite, load_npz, save_npz_atomic
+from .fileio import load_npz
 from .backend import asnumpy, check_dtype, get_array_module, resolve_device, to_device, xp_for
 from .init import get_initialiser
 from .losses import predict_labels, softmax_cross_entropy
@@ -22,7 +23,6 @@ class Sequential:
         self.layers = list(layers)
         if not self.layers:
             raise ValueError("Sequential: needs at least one layer")
-        self.device = resolve_device(device)
         self.dtype = check_dtype(dtype)
         self.seed = seed
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -44,7 +44,7 @@ class Sequential:
             self.params[name][...] = inits[name](self.params.shapes[name], rng)
         self.layers[0].needs_gx = False
         self.frozen = None
-        self.to(self.device)
+        self.to(device)                    # the one place a model resolves its device
 
     # -- parameters -------------------------------------------------------------------
     @property
@@ -60,7 +60,8 @@ class Sequential:
                 layer.rng = self._layer_rng
 
     def to(self, device):
-        """Move the model (parameters, gradients, random generator) to 'cpu' or 'cuda'."""
+        """Move the model (parameters, gradients, random generator) to 'cpu' or 'cuda' (None:
+        $SYNAPSE_DEVICE, else 'cpu'); below here the device is a resolved name."""
         self.device = resolve_device(device)
         self.params.to(self.device)
         self.reseed(self.seed)
@@ -201,31 +202,20 @@ class Sequential:
     # -- persistence --------------------------------------------------------------------
     def state_dict(self):
         """Named parameters as NumPy arrays."""
-        return {name: asnumpy(self.params[name]).copy() for name in self.params}
+        return export_state({name: self.params[name] for name in self.params})
 
     def load_state_dict(self, state):
-        missing = set(self.params.names) - set(state)
-        extra = set(state) - set(self.params.names)
-        if missing or extra:
-            raise KeyError(f"state does not match the model: missing {sorted(missing)}, "
-                           f"unexpected {sorted(extra)}")
-        for name in self.params:
-            value = asnumpy(state[name])
-            if value.shape != self.params.shapes[name]:
-                raise ValueError(f"parameter {name}: expected shape {self.params.shapes[name]}, "
-                                 f"got {value.shape}")
-            self.params[name][...] = self.xp.asarray(value, dtype=self.dtype)
+        arrays = import_state("the model", state, self.params.shapes, self.xp, self.dtype)
+        for name, value in arrays.items():
+            self.params[name][...] = value
         return self
 
     def save(self, path, extra=None):
         """Write the parameters (and ``extra`` arrays, e.g. SI state) to .npz, atomically;
         never NaN/Inf (``load`` refuses them)."""
         arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
-        arrays.update({f"extra/{k}": asnumpy(v) for k, v in (extra or {}).items()})
-        bad = find_nonfinite(arrays, kinds="f")
-        if bad:
-            raise DataError(f"not saving {path}: {bad[0]} holds NaN/Inf values")
-        save_npz_atomic(path, arrays)
+        arrays.update({f"extra/{k}": v for k, v in export_state(extra or {}).items()})
+        write_arrays(path, arrays, DataError, refusal=f"not saving {path}")
 
     def load(self, path):
         """Load parameters saved by ``save``; returns the ``extra`` arrays as a dict."""

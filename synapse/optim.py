@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .backend import asnumpy
+from .checkpoint import export_state, import_state
 from .checks import check_nonnegative
 from .errors import ConfigError, UserError
 from .params import ParamStore
@@ -50,17 +50,18 @@ class Optimizer:
             setattr(self, name, self._zeros())
 
     def state_dict(self):
-        state = {name: asnumpy(getattr(self, name)).copy() for name in self.state_names}
+        state = export_state({name: getattr(self, name) for name in self.state_names})
         state["t"] = np.asarray(self.t)
         return state
 
     def load_state_dict(self, state):
-        for name in self.state_names:
-            value = asnumpy(state[name])
-            if value.shape != self.params.theta.shape:
-                raise ValueError(f"{type(self).__name__}: state {name!r} has shape {value.shape}, "
-                                 f"expected {self.params.theta.shape}")
-            setattr(self, name, self.params.xp.asarray(value, dtype=self.params.dtype))
+        theta = self.params.theta
+        moments = {k: v for k, v in state.items() if k != "t"}
+        arrays = import_state(type(self).__name__, moments,
+                              {name: theta.shape for name in self.state_names},
+                              self.params.xp, self.params.dtype)
+        for name, value in arrays.items():
+            setattr(self, name, value)
         self.t = int(state["t"])
         return self
 

@@ -131,11 +131,11 @@ def test_transfer_mnist_bg_uses_the_official_files_when_present(tmp_path, monkey
 
 def test_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
     import errno
-    import synapse.experiments.protocol as protocol
+    import synapse.experiments.runner as runner
 
     def no_space(path, obj, indent=2):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
-    monkeypatch.setattr(protocol, "atomic_write_json", no_space)
+    monkeypatch.setattr(runner, "atomic_write_json", no_space)
     code, text = run_cli(["split-mnist", "--out", str(tmp_path / "o"), "--c", "1"] + TINY, capsys)
     assert code == 2 and "Traceback" not in text
     assert "No space left on device" in text and str(tmp_path / "o") in text

@@ -222,6 +222,25 @@ def test_checkpoint_of_another_run_is_refused(checkpoint, tasks):
         resume(checkpoint.parent, [tasks[1], tasks[0]])
 
 
+def test_checkpoint_of_the_same_task_names_over_other_data_is_refused(checkpoint, tasks):
+    """Names alone do not identify a task: the checkpoint keeps a digest of the learned tasks'
+    arrays, and a task list named the same but holding other data is refused."""
+    other = [Task(t.name, t.x_train[::-1].copy(), t.y_train[::-1].copy(), t.x_test, t.y_test,
+                  t.classes) for t in tasks]
+    with pytest.raises(CheckpointError, match="other data than the tasks given now"):
+        resume(checkpoint.parent, other)
+
+
+def test_checkpoint_with_another_tag_is_refused(tmp_path, tasks):
+    model, si, opt = fresh()
+    train_tasks(model, tasks[:1], si, opt, epochs=1, checkpoint_dir=tmp_path, tag={"run": 1},
+                **quiet())
+    model, si, opt = fresh()
+    with pytest.raises(CheckpointError, match=r'its record \{"run": 1\}, now \{"run": 2\}'):
+        train_tasks(model, tasks, si, opt, epochs=1, checkpoint_dir=tmp_path, resume=True,
+                    tag={"run": 2}, **quiet())
+
+
 def test_resume_removes_a_temporary_file_left_by_a_kill(checkpoint, tasks):
     stale = checkpoint.parent / ".checkpoint.npz.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")

@@ -1,5 +1,6 @@
 """The experiment declarations: typed settings (one parser for flags, --set and the API), the
 runs a configuration expands to, and the transfer protocol's choice of c and paired statistics."""
+import dataclasses
 import math
 
 import numpy as np
@@ -19,8 +20,10 @@ def test_every_profile_sets_exactly_the_declared_settings(name):
     names = {s.name for s in protocol.settings}
     for profile, values in protocol.profiles.items():
         assert set(values) == names, (profile, set(values) ^ names)
-        config, given_ = configure(protocol, profile)
-        assert given_ == {} and config.get("device", "cpu") == "cpu"
+        config = configure(protocol, profile)
+        assert set(config.values()) == names and getattr(config, "device", "cpu") == "cpu"
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            config.seeds = (0,)                        # a config, once checked, stays as it is
 
 
 @pytest.mark.parametrize("name", list(PROTOCOLS))
@@ -65,11 +68,11 @@ def test_bad_python_values_are_refused(kind, bad):
 
 def test_methods_with_a_strength_run_exactly_that_strength():
     protocol = get("split-mnist")
-    config, _ = configure(protocol, values={"methods": ["si=7"], "seeds": 1})
-    assert [(r["method"], r["c"]) for r in expand(config)] == [("si", 7.0)]
-    config, _ = configure(protocol, values={"methods": ["si", "si=7", "ewc"], "c": [0, 1],
-                                            "seeds": [3]})
-    runs = [(r["seed"], r["method"], r["c"]) for r in expand(config)]
+    config = configure(protocol, values={"methods": ["si=7"], "seeds": 1})
+    assert [(r.method, r.c) for r in expand(config)] == [("si", 7.0)]
+    config = configure(protocol, values={"methods": ["si", "si=7", "ewc"], "c": [0, 1],
+                                         "seeds": [3]})
+    runs = [(r.seed, r.method, r.c) for r in expand(config)]
     from synapse.methods import make_method
     assert runs == [(3, "si", 0.0), (3, "si", 1.0), (3, "si", 7.0),
                     (3, "ewc", make_method("ewc").c)]       # the default strength, explicit
@@ -87,7 +90,7 @@ def test_unknown_setting_and_device_from_the_environment(monkeypatch):
     with pytest.raises(ConfigError, match=r"\$SYNAPSE_DEVICE"):
         configure(protocol)
     monkeypatch.setenv("SYNAPSE_DEVICE", "cpu")
-    assert configure(protocol)[0]["device"] == "cpu"
+    assert configure(protocol).device == "cpu"
 
 
 def test_values_that_vanish_in_float32_are_refused():
@@ -122,7 +125,7 @@ def test_choice_of_c_never_reads_the_reported_split():
 
 def test_the_transfer_splits_are_disjoint():
     from synapse.experiments import transfer_mnist_bg
-    config, _ = configure(get("transfer-mnist-bg"), values={"data": "digits"})
+    config = configure(get("transfer-mnist-bg"), values={"data": "digits"})
     data = transfer_mnist_bg.load(config)
     sel, rep = data.selection[0], data.report[0]
     rows = lambda x: {r.tobytes() for r in x}          # noqa: E731
@@ -151,3 +154,32 @@ def test_stratified_subset_is_exact_and_proportional(labels, n, seed):
     for c in np.unique(y):
         share = n * np.mean(y == c)
         assert abs(np.sum(ys == c) - share) < 1
+
+
+@given(st.floats(0, 1e12, allow_nan=False))
+def test_a_strength_is_named_in_full(c):
+    """Run names and labels write c exactly: the text reads back as the same float, so two
+    different strengths never share a folder or a label."""
+    from synapse.experiments.runs import Run
+    from synapse.experiments.settings import show_number
+    assert float(show_number(c)) == c
+    run = Run(0, "si", c)
+    assert run.name == f"si-c{show_number(c)}-seed0" and show_number(c) in run.label
+
+
+def test_a_config_travels_to_worker_processes_unchanged():
+    import pickle
+    config = configure(get("split-mnist"), values={"c": [0, 0.1234567], "seeds": [3]})
+    back = pickle.loads(pickle.dumps(config))
+    assert back == config and type(back) is type(config) and back.c == (0.0, 0.1234567)
+
+
+def test_one_map_from_a_run_to_its_method():
+    from synapse.experiments.runs import Run, method_for, recipe
+    config = configure(get("transfer-mnist-bg"))
+    si = method_for(config, Run(0, "si", 10.0))
+    assert (si.name, si.c, si.xi, si.integrator) == ("si", 10.0, config.xi, config.integrator)
+    for name in ("feature-extraction", "scratch", "finetune"):
+        assert method_for(config, Run(0, name)).name == "finetune"
+    assert recipe("feature-extraction").readout_only and not recipe("scratch").pretrained
+    assert recipe("si").pretrained and not recipe("si").readout_only

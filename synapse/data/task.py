@@ -5,7 +5,8 @@ Your own data is a Task in one line::
     task = Task("my task", x_train, y_train, x_test, y_test, classes=(0, 1))
 
 ``x_*`` are float arrays (N, features...) (images scaled to [0, 1]); ``y_*`` integer labels
-that keep their values; ``classes`` the output units the task trains and evaluates (its head).
+that keep their values; ``classes`` the output units the task trains (its head); ``scenario``
+how it is tested (synapse/data/scenarios.py: with its own units, or among every class learned).
 Everything is checked here, once, with one line naming the field that is wrong.
 
 What a Task promises about its inputs: every split (x_train, x_test and x_val alike) holds
@@ -27,23 +28,27 @@ import numpy as np
 from ..backend import asnumpy
 from ..checks import check_finite
 from ..errors import DataError
+from .scenarios import SCENARIOS
 
 MAX_MEAN = 3.0
 MAX_RMS = 10.0
 FIELDS = ("name", "x_train", "y_train", "x_test", "y_test", "classes", "x_val", "y_val",
-          "permutation")
+          "permutation", "scenario")
 
 
 class Task:
     """One task of a continual-learning sequence.
 
-    ``classes`` are the output units this task may use (multi-head training); labels keep
-    their original values. ``None`` means every unit is active. ``x_val``/``y_val`` are an
-    optional validation split; ``permutation`` the pixel order of a permuted task.
+    ``classes`` are the output units active while this task is trained (multi-head training);
+    labels keep their values. ``None`` means every unit is active. ``scenario`` is 'task',
+    'domain', 'class' or None (not declared: tested like 'task', with its own ``classes``); see
+    ``synapse.data.scenarios``. ``x_val``/``y_val`` are an optional validation split;
+    ``permutation`` the pixel order of a permuted task.
     """
 
     def __init__(self, name=None, x_train=None, y_train=None, x_test=None, y_test=None,
-                 classes=None, x_val=None, y_val=None, permutation=None, **unknown):
+                 classes=None, x_val=None, y_val=None, permutation=None, scenario=None,
+                 **unknown):
         if unknown:
             raise DataError(f"Task: unknown field(s) {sorted(unknown)}; a Task has "
                             f"{', '.join(FIELDS)}")
@@ -56,6 +61,10 @@ class Task:
         self.x_test, self.y_test = _pair(x_test, y_test, "test", where, required=True)
         self.x_val, self.y_val = _pair(x_val, y_val, "val", where, required=False)
         self.permutation = permutation
+        if scenario is not None and scenario not in SCENARIOS:
+            raise DataError(f"{where}: scenario must be one of {', '.join(SCENARIOS)} or None, "
+                            f"got {scenario!r}")
+        self.scenario = scenario
         _check_inputs(self, where)
         shapes = {s: tuple(getattr(self, "x_" + s).shape[1:]) for s in ("train", "test", "val")
                   if getattr(self, "x_" + s) is not None}
@@ -71,7 +80,8 @@ class Task:
 
     def __repr__(self):
         return (f"Task({self.name!r}, {len(self.y_train)} train / {len(self.y_test)} test, "
-                f"classes={self.classes})")
+                f"classes={self.classes}" +
+                ("" if self.scenario is None else f", scenario={self.scenario!r}") + ")")
 
 
 class InputScaleWarning(UserWarning):

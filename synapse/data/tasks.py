@@ -3,6 +3,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .dataset import check_labels
+from .scenarios import SCENARIOS
 from .task import Task
 
 DIGIT_DATASETS = ("mnist", "mnist-subset", "digits", "mnist-bg")
@@ -16,22 +17,34 @@ def _select(x, y, classes):
     return x[mask], y[mask]
 
 
-def split_tasks(dataset, groups=SPLIT_GROUPS):
-    """One task per group of classes (split MNIST: 0/1, 2/3, ...).
+def split_tasks(dataset, groups=SPLIT_GROUPS, scenario="task"):
+    """One task per group of classes (split MNIST: 0/1, 2/3, ...), in one of three scenarios.
 
-    Each task keeps only the examples of its classes, with their original
-    labels; ``Task.classes`` lists the output units it trains (multi-head).
+    Each task keeps only the examples of its classes. ``scenario`` (recorded as
+    ``Task.scenario``; see synapse/data/scenarios.py) sets the labels and the units:
+
+    =========  ===========================  ==================================  =============
+    scenario   labels                       units trained (``Task.classes``)    tested among
+    =========  ===========================  ==================================  =============
+    'task'     the original classes         the group's own (multi-head)        its own units
+    'domain'   position in the group (0/1)  0..len(group)-1, shared by all      the same
+    'class'    the original classes         every class of groups 0..k          every class
+                                                                                learned so far
+    =========  ===========================  ==================================  =============
+
     Classes that are in no group are left out on purpose (the default groups
     cover all 10 digits; ``groups=((0, 1),)`` is a one-task run on 0 and 1).
     A label outside the dataset's classes ``0..n_classes-1`` is never dropped
     quietly: it is a :class:`~synapse.errors.DataError` naming the array.
     """
+    if scenario not in SCENARIOS:
+        raise ConfigError("scenario", f"must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
     word = "digits" if dataset.name in DIGIT_DATASETS else "classes"
     for split in ("train", "test", "val"):
         y = getattr(dataset, f"y_{split}")
         if y is not None:
             check_labels(y, dataset.n_classes, f"{dataset.name}.y_{split}")
-    tasks = []
+    tasks, seen = [], []
     for group in groups:
         classes = tuple(int(c) for c in group)
         outside = [c for c in classes if not 0 <= c < dataset.n_classes]
@@ -45,7 +58,17 @@ def split_tasks(dataset, groups=SPLIT_GROUPS):
         x_te, y_te = _select(dataset.x_test, dataset.y_test, classes)
         x_val, y_val = _select(dataset.x_val, dataset.y_val, classes)
         name = f"{word} {'/'.join(str(c) for c in classes)}"
-        tasks.append(Task(name, x_tr, y_tr, x_te, y_te, classes, x_val, y_val))
+        seen += [c for c in classes if c not in seen]
+        units = classes
+        if scenario == "domain":
+            position = np.zeros(dataset.n_classes, dtype=y_tr.dtype)
+            position[list(classes)] = np.arange(len(classes))
+            y_tr, y_te = position[y_tr], position[y_te]
+            y_val = None if y_val is None else position[y_val]
+            units = tuple(range(len(classes)))
+        elif scenario == "class":
+            units = tuple(seen)
+        tasks.append(Task(name, x_tr, y_tr, x_te, y_te, units, x_val, y_val, scenario=scenario))
     return tasks
 
 
@@ -58,7 +81,11 @@ def permutations(n_features, n_tasks, seed=0):
 
 
 def permuted_tasks(dataset, n_tasks, seed=0):
-    """Permuted MNIST: task 0 is the data as is, task t applies permutation t to every split."""
+    """Permuted MNIST: task 0 is the data as is, task t applies permutation t to every split.
+
+    Domain-incremental by construction (``Task.scenario == 'domain'``): every task has the same
+    labels on the same units (all of them) and no task identity is needed at test time; what
+    changes between tasks is the input distribution only."""
     if n_tasks < 1:
         raise ConfigError("n_tasks", f"must be >= 1, got {n_tasks}")
     tasks = []
@@ -66,7 +93,7 @@ def permuted_tasks(dataset, n_tasks, seed=0):
         x_val = None if dataset.x_val is None else dataset.x_val[:, perm]
         tasks.append(Task(f"permutation {t}", dataset.x_train[:, perm], dataset.y_train,
                           dataset.x_test[:, perm], dataset.y_test, None, x_val, dataset.y_val,
-                          permutation=perm))
+                          permutation=perm, scenario="domain"))
     return tasks
 
 

@@ -1,5 +1,12 @@
 """The paper's experiments, each one :class:`~.protocol.Protocol` declaration.
 
+The layer, module by module: :mod:`.settings` (typed settings, parsed once), :mod:`.protocol`
+(the declaration; ``configure`` -> one frozen, typed Config; ``expand`` -> the runs),
+:mod:`.runs` (``Run(seed, method, c)`` and the one map from a run to the engine's method),
+:mod:`.runner` (results folder, resume, running, report), :mod:`.common` (what the experiments'
+runs share), :mod:`.sweep` (parallel jobs), :mod:`.results` and :mod:`.plotting` (files and
+figures), then one module per experiment.
+
 ``PROTOCOLS`` names them; :func:`get` imports one on demand (matplotlib, joblib and dask load
 only when used). The ``synapse`` command builds its subcommands from these declarations, and the
 Python API runs them with the same settings::
@@ -26,6 +33,6 @@ def get(name):
 
 
 def run(name, **kwargs):
-    """Run experiment ``name``; keyword arguments as :func:`synapse.experiments.protocol.run`."""
-    from .protocol import run as run_protocol
+    """Run experiment ``name``; keyword arguments as :func:`synapse.experiments.runner.run`."""
+    from .runner import run as run_protocol
     return run_protocol(get(name), **kwargs)

@@ -1,5 +1,5 @@
-"""What the experiments' runs share: the dataset a worker loads once, the engine's method for a
-run, training with the config's optimizer, and the summary tables.
+"""What the experiments' runs share: the dataset a worker loads once, training with the config's
+optimizer, and the summary tables.
 
 Seeds: a run's ``seed`` fixes its initial weights, its minibatch order and (permuted MNIST) its
 permutations; the data split is fixed by ``data_seed`` so every run sees the same test set.
@@ -10,11 +10,14 @@ import sys
 
 import numpy as np
 
+from synapse.checkpoint import tasks_digest
 from synapse.metrics import mean_sem, summarize
-from synapse.methods import METHODS, make_method
+from synapse.methods import METHODS
 from synapse.model import mlp
 from synapse.optim import make_optimizer
 from synapse.train import train_tasks
+
+from .runs import method_for
 
 REGULARISERS = tuple(m for m in METHODS if m not in ("si", "finetune"))
 DIGIT_DATA = ("auto", "mnist", "mnist-subset", "fashion-mnist", "digits")
@@ -35,6 +38,10 @@ def cached_dataset(name, data_seed, val_fraction=0.0, train_examples=None):
     n = len(ds.y_train)
     if train_examples is None or train_examples == n:
         return ds
+    if train_examples < ds.n_classes:
+        raise ConfigError("train_examples", f"{train_examples} is fewer than the {ds.n_classes} "
+                                            f"classes of {ds.name}: some class would have no "
+                                            f"example")
     if train_examples > n:
         raise ConfigError("train_examples", f"{ds.name} has {n:,} training examples, fewer "
                                             f"than {train_examples:,}")
@@ -42,15 +49,6 @@ def cached_dataset(name, data_seed, val_fraction=0.0, train_examples=None):
     return dataclasses.replace(ds, x_train=x, y_train=y, source=(
         f"{ds.source}; a stratified subset of {len(y):,} training examples (data_seed "
         f"{data_seed})"))
-
-
-def make_run_method(config, method, c):
-    """The engine's Method for one run: SI(c, xi), fine-tuning, or a baseline at strength c."""
-    if method == "si":
-        return make_method("si", c=c, xi=config["xi"], integrator=config["integrator"])
-    if method in ("finetune", "feature-extraction", "scratch"):
-        return make_method("finetune")
-    return make_method(method, c=c)
 
 
 def blas_threads(n):
@@ -63,32 +61,34 @@ def blas_threads(n):
     return threadpool_limits(limits=n, user_api="blas")
 
 
-def fit(config, model, tasks, method, seed, run_dir, log, epochs=None, **hooks):
+def fit(config, model, tasks, method, run, run_dir, log, tag, reset_optimizer, epochs=None,
+        **hooks):
     """Train ``model`` on ``tasks`` with the config's optimizer; returns the History.
 
-    ``log``: None shows progress bars; False nothing; a function gets a line per task, and off
-    a terminal the progress meter adds a line with the loss every 30 s."""
-    optimizer = make_optimizer(config["optimizer"], model.params, lr=config["lr"])
+    ``reset_optimizer``: always given (the continual config's setting; a transfer run learns
+    one task per optimizer and passes True, which there changes nothing). ``tag``: the run's
+    record, stored in each checkpoint. ``log``: None shows progress bars; False nothing; a
+    function gets a line per task, and off a terminal the progress meter adds a line with the
+    loss every 30 s."""
+    optimizer = make_optimizer(config.optimizer, model.params, lr=config.lr)
     with blas_threads(1):
         return train_tasks(model, tasks, method, optimizer,
-                           epochs=config["epochs"] if epochs is None else epochs,
-                           batch_size=config["batch_size"], seed=seed,
-                           reset_optimizer=config.get("reset_optimizer", True),
-                           checkpoint_dir=run_dir,
-                           resume=True, log=log or None,
+                           epochs=config.epochs if epochs is None else epochs,
+                           batch_size=config.batch_size, seed=run.seed,
+                           reset_optimizer=reset_optimizer, checkpoint_dir=run_dir,
+                           resume=True, log=log or None, tag=tag,
                            progress=log is None or (callable(log) and not sys.stderr.isatty()),
                            **hooks)
 
 
-def continual_run(config, run, run_dir, log, on_task_end, build_tasks, dataset=None):
-    """ONE continual-learning run: a fresh MLP learns ``build_tasks(dataset, seed)`` in order."""
-    ds = (dataset or (lambda c: cached_dataset(c["data"], c["data_seed"])))(config)
-    tasks = build_tasks(ds, run["seed"])
-    model = mlp([ds.x_train.shape[1], *config["hidden"], ds.n_classes], seed=run["seed"],
-                device=config["device"])
-    history = fit(config, model, tasks, make_run_method(config, run["method"], run["c"]),
-                  run["seed"], run_dir, log, on_task_end=on_task_end)
-    return history_record(history, {"tasks": [t.name for t in tasks]})
+def continual_run(config, run, run_dir, log, on_task_end, tag, ds, tasks):
+    """ONE continual-learning run: a fresh MLP learns ``tasks`` (of dataset ``ds``) in order."""
+    model = mlp([ds.x_train.shape[1], *config.hidden, ds.n_classes], seed=run.seed,
+                device=config.device)
+    history = fit(config, model, tasks, method_for(config, run), run, run_dir, log, tag,
+                  config.reset_optimizer, on_task_end=on_task_end)
+    return history_record(history, {"tasks": [t.name for t in tasks],
+                                    "tasks_digest": tasks_digest(tasks)})
 
 
 def history_record(history, extra=None):
@@ -152,5 +152,5 @@ def pm(s):
 
 
 def seeds_note(config):
-    n = len(config["seeds"])
+    n = len(config.seeds)
     return f"n={n} seeds, mean ± SEM" if n > 1 else "1 seed (no error bars)"

@@ -26,9 +26,11 @@ the trapezoid -(g(t) + g(t+1))/2 . delta(t) (error O(lr^2)).
              (the first layer's Omega summed over hidden units, as an image).
 
     from synapse.experiments import identity
+    from synapse.experiments.protocol import configure
     results = identity.run(profile="quick", out="results/identity")  # the results document
-    run = identity.compute(identity.PROFILES["quick"], seed=0)      # one run, JSON-ready
-    out = identity.report(identity.PROFILES["quick"], [run])         # summary, plot, figure, table
+    config = configure(identity.PROTOCOL, "quick")                   # typed and checked
+    run = identity.compute(config, seed=0)                           # one run, JSON-ready
+    out = identity.report(config, [run])                             # summary, plot, figure, table
 
 ``synapse identity`` runs it from the command line (``--profile paper``, ``--seeds 3``, ...).
 
@@ -43,11 +45,11 @@ import numpy as np
 
 from synapse.backend import asnumpy
 from synapse.errors import ConfigError
-from synapse.methods import SI
 from synapse.model import mlp
 from synapse.optim import SGD, Adam
 
-from . import common, protocol
+from . import common, protocol, runner
+from .runs import Run, make_si
 from .common import table
 from .results import to_jsonable
 from .settings import Choice, Integer, ListOf, Number, Seeds, Setting
@@ -93,43 +95,29 @@ SETTINGS = (
 
 def check_rules(config, given=None):
     """What one setting alone cannot say; each rule names the setting to change."""
-    if len(config["lrs"]) < 3:
-        raise ConfigError("lrs", f"needs at least 3 step sizes to fit a slope, got {config['lrs']}")
-    for lr in config["lrs"]:
-        if config["duration"] / lr < 1:
+    if len(config.lrs) < 3:
+        raise ConfigError("lrs", f"needs at least 3 step sizes to fit a slope, got "
+                                 f"{list(config.lrs)}")
+    for lr in config.lrs:
+        if config.duration / lr < 1:
             raise ConfigError("lrs", f"step size {lr} is longer than duration "
-                                     f"{config['duration']}: no step would run")
-    if config["batch_size"] >= config["n_train"]:
-        raise ConfigError("batch_size", f"{config['batch_size']} is not smaller than n_train "
-                                        f"{config['n_train']}: that is full-batch, not minibatch")
-
-
-def check_config(config):
-    """A config given directly to :func:`compute`: every setting present, typed, and the rules.
-    Returns it typed (``lrs=0.1`` -> ``[0.1]``, ``seeds=3`` -> ``[0, 1, 2]``)."""
-    names = [s.name for s in SETTINGS]
-    missing = [n for n in names if n not in config]
-    unknown = sorted(set(config) - set(names) - {"experiment", "profile"})
-    if missing or unknown:
-        key = (missing or unknown)[0]
-        raise ConfigError(key, "missing" if missing else
-                          f"unknown setting (expected one of {', '.join(names)})")
-    typed = {s.name: s.coerce(config[s.name]) for s in SETTINGS}
-    check_rules(typed)
-    return dict(config, **typed)
+                                     f"{config.duration}: no step would run")
+    if config.batch_size >= config.n_train:
+        raise ConfigError("batch_size", f"{config.batch_size} is not smaller than n_train "
+                                        f"{config.n_train}: that is full-batch, not minibatch")
 
 
 def training_digits(config, seed):
     """The first ``max(n_train, orders_n)`` training examples of a seeded shuffle (float64;
     which ones depends on the seed), and the dataset."""
-    ds = common.cached_dataset(config["data"], config["data_seed"])
+    ds = common.cached_dataset(config.data, config.data_seed)
     n = len(ds.y_train)
-    if config["n_train"] > n or config["orders_n"] > n:
-        key = "n_train" if config["n_train"] > n else "orders_n"
-        raise ConfigError(key, f"{config[key]} examples asked, {ds.name} has {n} training "
-                               f"examples")
+    if config.n_train > n or config.orders_n > n:
+        key = "n_train" if config.n_train > n else "orders_n"
+        raise ConfigError(key, f"{getattr(config, key)} examples asked, {ds.name} has {n} "
+                               f"training examples")
     order = np.random.default_rng([seed, 7]).permutation(n)
-    keep = order[:max(config["n_train"], config["orders_n"])]
+    keep = order[:max(config.n_train, config.orders_n)]
     return ds.x_train[keep].astype(np.float64), ds.y_train[keep], ds
 
 
@@ -138,8 +126,9 @@ def _dot(a, b):
     return float(asnumpy((a * b).sum()))
 
 
-def follow_path(model, optimizer, batches, x, y, record_every=1, full_gradient=False, xi=1e-3):
-    """Train along ``batches`` with SI (c = 0, first-order) and record the identity.
+def follow_path(model, optimizer, si, batches, x, y, record_every=1, full_gradient=False):
+    """Train along ``batches`` with ``si`` (a fresh SI with c = 0, first-order) and record the
+    identity.
 
     ``batches`` is a list of ``(xb, yb)``; passing ``(x, y)`` itself is a full-batch step.
     Every ``record_every`` steps (and at the end) a row: the step, the full-batch loss decrease
@@ -148,7 +137,7 @@ def follow_path(model, optimizer, batches, x, y, record_every=1, full_gradient=F
     along the same path (for minibatches: the identity's integrand without the batch noise).
     Returns ``(rows, si)``; ``si`` still holds this task's omega (``end_task`` consolidates).
     """
-    si = SI(c=0.0, xi=xi, integrator="first-order").attach(model)
+    si.attach(model)
     params = model.params
     full_loss = lambda: float(asnumpy(model.loss_and_grad(x, y)))  # noqa: E731  (sets grad)
     loss0 = full_loss()
@@ -201,19 +190,20 @@ def _network(x, y, hidden, activation, seed):
                activation=activation)
 
 
-def _gd_path(seed, x, y, hidden, activation, lr, steps, record_every=1):
+def _gd_path(config, seed, x, y, hidden, activation, lr, steps, record_every=1):
     """The rows of :func:`follow_path` for full-batch gradient descent on a fresh network."""
     model = _network(x, y, hidden, activation, seed)
-    rows, _ = follow_path(model, SGD(model.params, lr=lr), [(x, y)] * steps, x, y,
+    rows, _ = follow_path(model, SGD(model.params, lr=lr), make_si(config, 0.0, "first-order"),
+                          [(x, y)] * steps, x, y,
                           record_every=record_every)
     return rows
 
 
-def engine_trapezoid(seed, x, y, hidden, activation, lr, steps):
+def engine_trapezoid(config, seed, x, y, hidden, activation, lr, steps):
     """The engine's own trapezoid (``SI(integrator="trapezoid")``) on the same path: sum(omega)
     after ``close_path`` and the loss decrease."""
     model = _network(x, y, hidden, activation, seed)
-    si = SI(c=0.0, integrator="trapezoid").attach(model)
+    si = make_si(config, 0.0, "trapezoid").attach(model)
     opt = SGD(model.params, lr=lr)
     loss0 = float(asnumpy(model.loss_and_grad(x, y)))
     si.begin_task(0, None)
@@ -228,10 +218,10 @@ def engine_check(config, seed, x, y, tracked):
     """The trapezoid tracked here against the engine's own on the same path: the orders panel's
     smooth net at its largest step size. ``tracked`` is the trapezoid sum that
     ``orders(config, seed, x, y, "tanh")`` recorded on that path (``trapezoid_sum[0]``)."""
-    lr = config["lrs"][0]
-    steps = int(round(config["duration"] / lr))
-    xs, ys = x[:config["orders_n"]], y[:config["orders_n"]]
-    engine = engine_trapezoid(seed, xs, ys, config["smooth_hidden"], "tanh", lr, steps)
+    lr = config.lrs[0]
+    steps = int(round(config.duration / lr))
+    xs, ys = x[:config.orders_n], y[:config.orders_n]
+    engine = engine_trapezoid(config, seed, xs, ys, config.smooth_hidden, "tanh", lr, steps)
     return {"lr": lr, "steps": steps, "tracked": tracked,
             "engine": engine["sum_omega"], "decrease": engine["decrease"]}
 
@@ -245,13 +235,13 @@ def orders(config, seed, x, y, activation):
     """Final identity errors for each step size in ``lrs`` at a fixed duration, both integrators,
     and the fitted orders; the network of the smooth (tanh) or relu panel, ``orders_n``
     examples."""
-    hidden = config["smooth_hidden" if activation == "tanh" else "relu_hidden"]
-    xs, ys = x[:config["orders_n"]], y[:config["orders_n"]]
-    out = {"lr": list(config["lrs"]), "first_order": [], "trapezoid": [], "decrease": [],
+    hidden = (config.smooth_hidden if activation == "tanh" else config.relu_hidden)
+    xs, ys = x[:config.orders_n], y[:config.orders_n]
+    out = {"lr": list(config.lrs), "first_order": [], "trapezoid": [], "decrease": [],
            "trapezoid_sum": []}
-    for lr in config["lrs"]:
-        steps = int(round(config["duration"] / lr))
-        rows = _gd_path(seed, xs, ys, hidden, activation, lr, steps, record_every=steps)
+    for lr in config.lrs:
+        steps = int(round(config.duration / lr))
+        rows = _gd_path(config, seed, xs, ys, hidden, activation, lr, steps, record_every=steps)
         d = rows["decrease"][-1]
         out["decrease"].append(d)
         out["first_order"].append(rows["first_order"][-1] - d)
@@ -267,16 +257,16 @@ def orders(config, seed, x, y, activation):
 
 def minibatch_path(config, seed, x, y):
     """The paper's ReLU network trained with Adam on minibatches; the identity and Omega."""
-    model = _network(x, y, config["relu_hidden"], "relu", seed)
+    model = _network(x, y, config.relu_hidden, "relu", seed)
     rng = np.random.default_rng([seed, 11])
-    bs, n = config["batch_size"], len(y)
+    bs, n = config.batch_size, len(y)
     batches = []
-    for _ in range(config["epochs"]):
+    for _ in range(config.epochs):
         order = rng.permutation(n)
         batches += [(x[order[i:i + bs]], y[order[i:i + bs]]) for i in range(0, n - bs + 1, bs)]
-    rows, si = follow_path(model, Adam(model.params, lr=config["adam_lr"]), batches, x, y,
-                           record_every=max(1, len(batches) // 50), full_gradient=True,
-                           xi=config["xi"])
+    rows, si = follow_path(model, Adam(model.params, lr=config.adam_lr),
+                           make_si(config, 0.0, "first-order"), batches, x, y,
+                           record_every=max(1, len(batches) // 50), full_gradient=True)
     si.end_task(0, None)                                   # Eq. 4: Omega from this path
     return rows, importance(model, si)
 
@@ -312,13 +302,12 @@ def _curves_summary(rows):
 
 def compute(config, seed):
     """ONE run of every panel; returns a JSON-ready dict holding every plotted number."""
-    config = check_config(config)
     start = time.perf_counter()
     x, y, ds = training_digits(config, seed)
-    x, y = x[:config["n_train"]], y[:config["n_train"]]
-    lr, steps = config["gd_lr"], config["gd_steps"]
-    smooth = _gd_path(seed, x, y, config["smooth_hidden"], "tanh", lr, steps)
-    relu = _gd_path(seed, x, y, config["relu_hidden"], "relu", lr, steps)
+    x, y = x[:config.n_train], y[:config.n_train]
+    lr, steps = config.gd_lr, config.gd_steps
+    smooth = _gd_path(config, seed, x, y, config.smooth_hidden, "tanh", lr, steps)
+    relu = _gd_path(config, seed, x, y, config.relu_hidden, "relu", lr, steps)
     minibatch, omega = minibatch_path(config, seed, x, y)
     side = int(round(np.sqrt(omega["per_input"].size)))
     image_shape = tuple(ds.image_shape[-2:]) if np.prod(ds.image_shape[-2:]) == \
@@ -353,7 +342,6 @@ def note_for(run):
 
 def report(config, runs):
     """The identity figure (first run), the numbers behind it, a per-seed summary and table."""
-    check_config(config)
     if not runs:
         raise ConfigError("seeds", "no runs to report")
     summary = {}
@@ -380,89 +368,10 @@ def report(config, runs):
               "minibatch sum(omega)/decrease", "smooth slopes", "relu slopes"]
     text = table(rows, header)
     note = note_for(runs[0])
+    from .plotting import plot_identity
     figure = plot_identity(runs[0], note=note)
     plot = {"kind": "identity", "note": note, "run": runs[0]}
     return {"summary": summary, "plot": plot, "figure": figure, "table": text}
-
-
-# -- the figure ---------------------------------------------------------------------------------
-def _curves_panel(ax, curves, title):
-    step = curves["step"]
-    ax.plot(step, curves["decrease"], color="k", linewidth=2.2, label="L(t0) - L(t), full batch")
-    ax.plot(step, curves["first_order"], color="tab:blue", linestyle="--",
-            label="sum omega, first-order")
-    ax.plot(step, curves["trapezoid"], color="tab:green", linestyle=":", linewidth=1.8,
-            label="sum omega, trapezoid")
-    if "full_gradient" in curves:
-        ax.plot(step, curves["full_gradient"], color="tab:orange", linestyle="-.",
-                label="sum -grad L_full . delta")
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("step", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-
-
-def plot_identity(run, note=None):
-    """The identity figure from one ``compute`` record: (a) smooth full batch, (b) ReLU full
-    batch, (c) minibatch Adam, (d) error against step size (log-log, fitted slopes), (e) Omega
-    per parameter array and the first layer's Omega per input pixel. Returns the ``Figure``."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(13.0, 7.4), layout="constrained")
-    axes = fig.subplots(2, 3)
-    for ax, panel, title in ((axes[0, 0], "smooth", "(a) full batch, tanh"),
-                             (axes[0, 1], "relu", "(b) full batch, ReLU"),
-                             (axes[0, 2], "minibatch", "(c) minibatch Adam, ReLU")):
-        s = run[panel]["summary"]
-        _curves_panel(ax, run[panel]["curves"],
-                      f"{title}\nerror / decrease: {s['first_order_relative']:+.1e} (first-order), "
-                      f"{s['trapezoid_relative']:+.1e} (trapezoid)")
-    axes[0, 0].set_ylabel("loss decrease / sum omega", fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="lower right")
-    axes[0, 2].legend(fontsize=7, loc="upper left")
-
-    ax = axes[1, 0]
-    for arch, style, what in (("smooth", "-", "tanh"), ("relu", "--", "ReLU, kinks")):
-        o = run["orders"][arch]
-        for name, color, marker in (("first_order", "tab:blue", "o"),
-                                    ("trapezoid", "tab:green", "s")):
-            ax.loglog(o["lr"], np.abs(o[name]), color=color, linestyle=style, marker=marker,
-                      markersize=4, label=f"{what}, {name.replace('_', '-')}: fitted slope "
-                                          f"{o[f'slope_{name}']:.2f}")
-    lrs = run["orders"]["smooth"]["lr"]
-    ax.set_xticks(lrs)
-    ax.set_xticklabels([f"{lr:g}" for lr in lrs])
-    ax.minorticks_off()
-    ax.set_title("(d) |sum omega - decrease| against the step size\n(full batch, "
-                 "fixed duration lr x steps)", fontsize=9)
-    ax.set_xlabel("step size lr", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
-
-    imp = run["importance"]
-    ax = axes[1, 1]
-    names = list(imp["layers"])
-    ax.bar(range(len(names)), [imp["layers"][n]["mean"] for n in names], color="tab:purple")
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
-    ax.set_title("(e) where the importance ends up: mean Omega\nper parameter array, after (c)",
-                 fontsize=9)
-    ax.tick_params(labelsize=7)
-    ax.grid(axis="y", alpha=0.3)
-
-    ax = axes[1, 2]
-    image = ax.imshow(np.asarray(imp["per_input"], dtype=float), cmap="magma")
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_title(f"(e) Omega of {imp['first_layer']}, summed over its units,\nper input pixel",
-                 fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.suptitle("The path-integral identity sum(omega) = L(t0) - L(t1), on real training")
-    if note:
-        fig.supxlabel(note, fontsize=7, color="0.3", wrap=True)
-    return fig
 
 
 PROTOCOL = protocol.Protocol(
@@ -470,12 +379,11 @@ PROTOCOL = protocol.Protocol(
     summary="Eq. 3 made visible: sum(omega) against the loss decrease, both integrators",
     doc=__doc__, settings=SETTINGS, profiles=PROFILES, figure=FIGURE,
     describe_data=lambda config: training_digits(config, 0)[2].info(),
-    run_one=lambda config, run, run_dir, log, on_task_end: compute(config, run["seed"]),
+    run_one=lambda config, run, run_dir, log, on_task_end, tag: compute(config, run.seed),
     report=lambda config, runs, data: report(config, runs),
-    check=check_rules, dtype="float64",
-    expand=lambda config: [{"seed": s, "method": "identity", "c": None}
-                           for s in config["seeds"]])
+    check=check_rules, dtype="float64", grid=("seeds",),
+    expand=lambda config: [Run(seed, "identity") for seed in config.seeds])
 
-run = functools.partial(protocol.run, PROTOCOL)
+run = functools.partial(runner.run, PROTOCOL)
 run.__doc__ = """Run the identity experiment; keyword arguments as
-:func:`synapse.experiments.protocol.run` (``seeds=3``, ``lrs=[0.1, 0.05, 0.025]``, ...)."""
+:func:`synapse.experiments.runner.run` (``seeds=3``, ``lrs=[0.1, 0.05, 0.025]``, ...)."""

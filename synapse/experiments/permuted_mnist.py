@@ -15,7 +15,7 @@ import numpy as np
 from synapse.data import permuted_tasks
 from synapse.metrics import mean_sem, mean_seen_accuracy
 
-from . import common, protocol
+from . import common, protocol, runner
 from .settings import Integer, Setting, common_settings
 
 METHODS = ("si", "finetune") + common.REGULARISERS
@@ -30,19 +30,19 @@ PAPER = {"data": "auto", "data_seed": 0, "hidden": [2000, 2000], "optimizer": "a
 
 
 def dataset(config):
-    return common.cached_dataset(config["data"], config["data_seed"],
-                                 train_examples=config["train_examples"])
+    return common.cached_dataset(config.data, config.data_seed,
+                                 train_examples=config.train_examples)
 
 
 def describe_data(config):
     return dataset(config).info()
 
 
-def run_one(config, run, run_dir, log, on_task_end):
-    """ONE run: a fresh network learns ``n_tasks`` permutations in order."""
-    return common.continual_run(
-        config, run, run_dir, log, on_task_end,
-        lambda ds, seed: permuted_tasks(ds, config["n_tasks"], seed=seed), dataset)
+def run_one(config, run, run_dir, log, on_task_end, tag):
+    """ONE run: a fresh network learns ``n_tasks`` permutations (drawn by the run's seed)."""
+    ds = dataset(config)
+    return common.continual_run(config, run, run_dir, log, on_task_end, tag, ds,
+                                permuted_tasks(ds, config.n_tasks, seed=run.seed))
 
 
 def report(config, runs, data):
@@ -64,7 +64,7 @@ def report(config, runs, data):
         plot["curves"][label] = {"mean_seen_mean": m, "mean_seen_sem": s}
     summary = common.continual_summary(runs)
     return {"summary": summary, "plot": plot, "figure": figure,
-            "table": common.continual_table(summary, f"ACC ({config['n_tasks']} tasks)")}
+            "table": common.continual_table(summary, f"ACC ({config.n_tasks} tasks)")}
 
 
 def c_scan(runs):
@@ -94,6 +94,6 @@ PROTOCOL = protocol.Protocol(
     figure="permuted_mnist",
     describe_data=describe_data, run_one=run_one, report=report)
 
-run = functools.partial(protocol.run, PROTOCOL)
-run.__doc__ = """Run permuted MNIST; keyword arguments as :func:`synapse.experiments.protocol.run`
+run = functools.partial(runner.run, PROTOCOL)
+run.__doc__ = """Run permuted MNIST; keyword arguments as :func:`synapse.experiments.runner.run`
 (``n_tasks=10``, ``c=[0, 0.01, 0.1, 1]``, ...)."""

@@ -1,5 +1,5 @@
 """The paper's figures from accuracy matrices: Fig. 1 (split MNIST), Fig. 2 (permuted MNIST) and
-Fig. 3 (transfer).
+Fig. 3 (transfer); and the identity figure (Eq. 3 on real training, ``synapse identity``).
 
 Figures are built as bare ``matplotlib.figure.Figure`` objects, never through ``pyplot``: no
 display is opened, no global backend is switched, and nothing is kept alive in pyplot's figure
@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from synapse.metrics import mean_seen_accuracy, mean_sem
 
-__all__ = ["plot_split_tasks", "plot_mean_seen", "plot_c_scan", "plot_transfer", "PALETTE"]
+__all__ = ["plot_split_tasks", "plot_mean_seen", "plot_c_scan", "plot_transfer", "plot_identity",
+           "PALETTE"]
 
 # The paper draws c = 0 in blue and c = 1 in green; later labels take the next colours.
 PALETTE = ("tab:blue", "tab:green", "tab:red", "tab:purple", "tab:orange", "tab:brown",
@@ -217,3 +218,81 @@ def plot_transfer(scores, title=None, note=None, chance=None, colors=None):
     ax.set_ylabel("Held-out accuracy")
     ax.grid(axis="y", alpha=0.3)
     return _finish(fig, title, note)
+
+
+# -- the path-integral identity (synapse identity) -------------------------------------------
+def _curves_panel(ax, curves, title):
+    step = curves["step"]
+    ax.plot(step, curves["decrease"], color="k", linewidth=2.2, label="L(t0) - L(t), full batch")
+    ax.plot(step, curves["first_order"], color="tab:blue", linestyle="--",
+            label="sum omega, first-order")
+    ax.plot(step, curves["trapezoid"], color="tab:green", linestyle=":", linewidth=1.8,
+            label="sum omega, trapezoid")
+    if "full_gradient" in curves:
+        ax.plot(step, curves["full_gradient"], color="tab:orange", linestyle="-.",
+                label="sum -grad L_full . delta")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("step", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def plot_identity(run, note=None):
+    """The identity figure from one ``compute`` record: (a) smooth full batch, (b) ReLU full
+    batch, (c) minibatch Adam, (d) error against step size (log-log, fitted slopes), (e) Omega
+    per parameter array and the first layer's Omega per input pixel. Returns the ``Figure``."""
+    fig = Figure(figsize=(13.0, 7.4), layout="constrained")
+    axes = fig.subplots(2, 3)
+    for ax, panel, title in ((axes[0, 0], "smooth", "(a) full batch, tanh"),
+                             (axes[0, 1], "relu", "(b) full batch, ReLU"),
+                             (axes[0, 2], "minibatch", "(c) minibatch Adam, ReLU")):
+        s = run[panel]["summary"]
+        _curves_panel(ax, run[panel]["curves"],
+                      f"{title}\nerror / decrease: {s['first_order_relative']:+.1e} (first-order), "
+                      f"{s['trapezoid_relative']:+.1e} (trapezoid)")
+    axes[0, 0].set_ylabel("loss decrease / sum omega", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    axes[0, 2].legend(fontsize=7, loc="upper left")
+
+    ax = axes[1, 0]
+    for arch, style, what in (("smooth", "-", "tanh"), ("relu", "--", "ReLU, kinks")):
+        o = run["orders"][arch]
+        for name, color, marker in (("first_order", "tab:blue", "o"),
+                                    ("trapezoid", "tab:green", "s")):
+            ax.loglog(o["lr"], np.abs(o[name]), color=color, linestyle=style, marker=marker,
+                      markersize=4, label=f"{what}, {name.replace('_', '-')}: fitted slope "
+                                          f"{o[f'slope_{name}']:.2f}")
+    lrs = run["orders"]["smooth"]["lr"]
+    ax.set_xticks(lrs)
+    ax.set_xticklabels([f"{lr:g}" for lr in lrs])
+    ax.minorticks_off()
+    ax.set_title("(d) |sum omega - decrease| against the step size\n(full batch, "
+                 "fixed duration lr x steps)", fontsize=9)
+    ax.set_xlabel("step size lr", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+
+    imp = run["importance"]
+    ax = axes[1, 1]
+    names = list(imp["layers"])
+    ax.bar(range(len(names)), [imp["layers"][n]["mean"] for n in names], color="tab:purple")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
+    ax.set_title("(e) where the importance ends up: mean Omega\nper parameter array, after (c)",
+                 fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="y", alpha=0.3)
+
+    ax = axes[1, 2]
+    image = ax.imshow(np.asarray(imp["per_input"], dtype=float), cmap="magma")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(f"(e) Omega of {imp['first_layer']}, summed over its units,\nper input pixel",
+                 fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.suptitle("The path-integral identity sum(omega) = L(t0) - L(t1), on real training")
+    if note:
+        fig.supxlabel(note, fontsize=7, color="0.3", wrap=True)
+    return fig

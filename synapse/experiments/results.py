@@ -152,6 +152,11 @@ def claim_folder(out, experiment):
         path = pathlib.Path(out)
         if path.exists() and not path.is_dir():
             raise ConfigError("out", f"{path} is a file, not a folder")
+        holder = results_folder_above(path)
+        if holder is not None:
+            raise ConfigError("out", f"{path} is inside {holder}, the results folder of another "
+                                     f"synapse run (which writes and deletes files there); "
+                                     f"choose a folder outside it")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -164,6 +169,14 @@ def claim_folder(out, experiment):
                                  f"{', ...' if len(leftovers) > 3 else ''}: give a new folder, "
                                  f"or --resume {path} to continue the run in it")
     return folder
+
+
+def results_folder_above(path):
+    """The synapse results folder (``config.json`` and ``.lock``) holding ``path``, or None."""
+    for folder in pathlib.Path(os.path.abspath(path)).parents:
+        if (folder / "config.json").is_file() and (folder / ".lock").exists():
+            return folder
+    return None
 
 
 def read_json(path, what):

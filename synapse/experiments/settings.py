@@ -10,6 +10,7 @@ cannot be used is a :class:`~synapse.errors.ConfigError`; nothing is silently ch
 """
 import math
 from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +29,15 @@ def _is_number(v):
         v, (bool, np.bool_))
 
 
+def show_number(v):
+    """A float written in full: the shortest text that reads back as exactly ``v`` (``repr``),
+    without a trailing '.0': 1.0 -> '1', 0.1 -> '0.1', 1234567.0 -> '1234567',
+    1.0000001 -> '1.0000001'. Names, labels and records use it, so two different values never
+    share a name (``{v:g}`` would write 1 and 1.0000001 both as '1')."""
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _items(text):
     """'1,2' or '[1, 2]' -> ['1', '2']."""
     text = text.strip()
@@ -42,6 +52,7 @@ class Integer:
     def __init__(self, low=1, none_ok=False):
         self.low, self.none_ok = low, none_ok
         self.metavar = "N" + ("|none" if none_ok else "")
+        self.type = Optional[int] if none_ok else int
 
     def parse(self, text):
         if self.none_ok and text.strip().lower() in ("none", "null"):
@@ -72,6 +83,7 @@ class Number:
     def __init__(self, low=0.0, strict=True):
         self.low, self.strict = low, strict
         self.metavar = "X"
+        self.type = float
 
     def parse(self, text):
         try:
@@ -92,11 +104,12 @@ class Number:
         return v
 
     def show(self, v):
-        return f"{v:g}"
+        return show_number(v)
 
 
 class Boolean:
     metavar = "true|false"
+    type = bool
 
     def parse(self, text):
         t = text.strip().lower()
@@ -119,6 +132,7 @@ class Choice:
     def __init__(self, *options, none_ok=False):
         self.options, self.none_ok = tuple(options), none_ok
         self.metavar = "|".join(self.options)
+        self.type = Optional[str] if none_ok else str
 
     def parse(self, text):
         return self.coerce(text.strip())
@@ -140,6 +154,7 @@ class ListOf:
     def __init__(self, item, distinct=False):
         self.item, self.distinct = item, distinct
         self.metavar = "LIST"
+        self.type = Tuple[item.type, ...]
 
     def parse(self, text):
         items = _items(text)
@@ -163,8 +178,8 @@ class ListOf:
         if not values:
             raise ValueError("give at least one value")
         if self.distinct and len(set(values)) != len(values):
-            raise ValueError(f"repeated values in {values}")
-        return values
+            raise ValueError(f"repeated values in {list(values)}")
+        return tuple(values)
 
     def show(self, v):
         return ",".join(self.item.show(x) for x in v)
@@ -186,17 +201,18 @@ class Seeds(ListOf):
         if _is_int(v):
             if v < 1:
                 raise ValueError(f"a seed count must be >= 1, got {v}")
-            return list(range(int(v)))
+            return tuple(range(int(v)))
         return super().coerce(v)
 
     def show(self, v):
-        return str(len(v)) if v == list(range(len(v))) else super().show(v)
+        return str(len(v)) if tuple(v) == tuple(range(len(v))) else super().show(v)
 
 
 class MethodSpec:
     """'NAME' or 'NAME=C' with NAME one of the experiment's methods and C >= 0."""
 
     metavar = "NAME[=C]"
+    type = str
 
     def __init__(self, *names):
         self.names = names
@@ -213,7 +229,7 @@ class MethodSpec:
         if not sep:
             return name
         value = Number(0.0, strict=False).parse(strength)
-        return f"{name}={value:g}"
+        return f"{name}={show_number(value)}"
 
     def show(self, v):
         return v

@@ -15,7 +15,7 @@ import numpy as np
 from synapse.data import split_tasks
 from synapse.metrics import mean_sem, mean_seen_accuracy
 
-from . import common, protocol
+from . import common, protocol, runner
 from .settings import common_settings
 
 METHODS = ("si", "finetune") + common.REGULARISERS
@@ -30,13 +30,13 @@ PAPER = {"data": "auto", "data_seed": 0, "hidden": [256, 256], "optimizer": "ada
 
 
 def describe_data(config):
-    return common.cached_dataset(config["data"], config["data_seed"]).info()
+    return common.cached_dataset(config.data, config.data_seed).info()
 
 
-def run_one(config, run, run_dir, log, on_task_end):
+def run_one(config, run, run_dir, log, on_task_end, tag):
     """ONE run: a fresh network learns the five tasks in order."""
-    return common.continual_run(config, run, run_dir, log, on_task_end,
-                                lambda ds, _seed: split_tasks(ds))
+    ds = common.cached_dataset(config.data, config.data_seed)
+    return common.continual_run(config, run, run_dir, log, on_task_end, tag, ds, split_tasks(ds))
 
 
 def report(config, runs, data):
@@ -72,6 +72,6 @@ PROTOCOL = protocol.Protocol(
     figure="split_mnist",
     describe_data=describe_data, run_one=run_one, report=report)
 
-run = functools.partial(protocol.run, PROTOCOL)
-run.__doc__ = """Run split MNIST; keyword arguments as :func:`synapse.experiments.protocol.run`
+run = functools.partial(runner.run, PROTOCOL)
+run.__doc__ = """Run split MNIST; keyword arguments as :func:`synapse.experiments.runner.run`
 (``seeds=3``, ``c=[0, 1]``, ``methods=["si", "ewc=1000"]``, ``epochs=5``, ``out=...``)."""

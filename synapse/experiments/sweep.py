@@ -13,6 +13,7 @@ job to the cluster's workers (``joblib.parallel_config(backend="dask")`` inside 
 function of an installed package, not a lambda), and every job must depend only on its keyword
 arguments, so that a result does not depend on where or in which order it ran.
 """
+import functools
 import itertools
 import logging
 import re
@@ -23,7 +24,7 @@ from synapse.errors import ConfigError
 from synapse.progress import Progress
 
 __all__ = ["BACKENDS", "grid_product", "run_grid", "merge_results", "group_runs", "connect",
-           "check_n_jobs"]
+           "check_n_jobs", "map_jobs"]
 
 BACKENDS = ("loky", "multiprocessing", "threading", "sequential", "dask")
 DASK_HINT = "pip install 'synapse-si[dask]'"
@@ -141,15 +142,23 @@ def run_grid(fn, grid, n_jobs=1, backend="loky", scheduler=None, progress=True, 
         if not isinstance(kw, dict):
             raise TypeError(
                 f"grid[{k}] must be a dict of keyword arguments, got {type(kw).__name__}")
+    return map_jobs(functools.partial(_call, fn), grid, n_jobs, backend, scheduler, progress,
+                    desc)
+
+
+def map_jobs(fn, items, n_jobs=1, backend="loky", scheduler=None, progress=True, desc="jobs"):
+    """``[fn(item) for item in items]`` as independent jobs, as :func:`run_grid` runs them
+    (the experiments' runner passes each job its typed run)."""
+    items = list(items)
     if scheduler is not None:
         backend = "dask"
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if not grid:
+    if not items:
         return []
     import joblib
 
-    jobs = [joblib.delayed(_call)(fn, kw) for kw in grid]
+    jobs = [joblib.delayed(fn)(item) for item in items]
     if backend != "dask":
         with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
             return _collect(joblib.Parallel(return_as="generator"), jobs, progress, desc)

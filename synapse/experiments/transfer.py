@@ -22,12 +22,14 @@ import functools
 
 import numpy as np
 
+from synapse.checkpoint import tasks_digest
 from synapse.data import Task, few_shot, train_val_split
-from synapse.methods import SI
+from synapse.errors import ConfigError
 
 from . import common
-from .protocol import label_of
-from .settings import Integer, Setting, split_method
+from .protocol import expand as default_expand
+from .runs import Run, make_si, method_for, recipe
+from .settings import Integer, Setting, show_number
 
 METHODS = ("si", "feature-extraction", "finetune", "scratch")
 PRETRAIN_VAL_FRACTION = 0.1
@@ -65,7 +67,11 @@ def held_out_halves(x, y, data_seed):
 
 
 def pretrain_task(name, x, y, classes, data_seed, pretrain_examples):
-    """The pretraining Task; its evaluation split is carved from its own training data."""
+    """The pretraining Task; its evaluation split is carved from its own training data.
+    ``pretrain_examples`` beyond the ``len(y)`` there are is refused, never silently capped."""
+    if pretrain_examples is not None and pretrain_examples > len(y):
+        raise ConfigError("pretrain_examples", f"{pretrain_examples:,} asked, but {name} has "
+                                               f"{len(y):,} pretraining examples here")
     if pretrain_examples is not None and pretrain_examples < len(y):
         keep = np.sort(np.random.default_rng(data_seed).permutation(len(y))[:pretrain_examples])
         x, y = x[keep], y[keep]
@@ -75,7 +81,13 @@ def pretrain_task(name, x, y, classes, data_seed, pretrain_examples):
 
 def expand(config):
     """One job per seed: it pretrains once and runs every method from that network."""
-    return [{"seed": seed, "method": "transfer", "c": None} for seed in config["seeds"]]
+    return [Run(seed, "transfer") for seed in config.seeds]
+
+
+def method_runs(config, seed):
+    """The (method, c) runs of one transfer job: SI once per c (or exactly 'si=C'), the
+    others once (checked by :func:`~.protocol.check_config` as any experiment's runs)."""
+    return [r for r in default_expand(config) if r.seed == seed]
 
 
 def describe_data(load, config):
@@ -88,46 +100,46 @@ def describe(data, config):
             "pretrain": {"task": data.pretrain.name, "n_train": len(data.pretrain.y_train),
                          "n_val": len(data.pretrain.y_test)},
             "small_task": {"n_pool": len(data.pool_y), "n_selection": len(data.selection[1]),
-                           "n_report": len(data.report[1]), "shots_per_class": config["shots"]},
+                           "n_report": len(data.report[1]), "shots_per_class": config.shots},
             "chance": data.chance}
 
 
-def run_one(load, make_model, small_name, config, run, run_dir, log, on_task_end):
+def run_one(load, make_model, small_name, config, run, run_dir, log, on_task_end, tag):
     """ONE seed: pretrain once (with SI's bookkeeping), then every method on the same few
-    examples from that same network. Returns one result per method (and per c for SI)."""
-    seed = run["seed"]
+    examples from that same network (:func:`~.runs.recipe` says which start and which weights
+    train). Returns one result per method (and per c for SI)."""
     data = load(config)
-    small = data.small_task(small_name, config["shots"], seed)
-    fit = functools.partial(common.fit, config, seed=seed, log=log, on_task_end=on_task_end)
-    methods = [split_method(m) for m in config["methods"]]
-    needs_pretraining = any(name != "scratch" for name, _ in methods)
+    small = data.small_task(small_name, config.shots, run.seed)
+    fit = functools.partial(common.fit, config, run=run, log=log, tag=tag,
+                            reset_optimizer=True, on_task_end=on_task_end)
+    runs = method_runs(config, run.seed)
     results, pretrained = [], None
-    if needs_pretraining:
-        model = make_model(config, data.image_shape, seed)
-        si = SI(c=0.0, xi=config["xi"], integrator=config["integrator"])  # c acts from task 2
+    if any(recipe(r.method).pretrained for r in runs):
+        model = make_model(config, data.image_shape, run.seed)
+        si = make_si(config, 0.0)                                   # c acts from task 2
         history = fit(model, [data.pretrain], si, run_dir=f"{run_dir}/pretrain",
-                      epochs=config["pretrain_epochs"])
+                      epochs=config.pretrain_epochs)
         pretrained = (model.state_dict(), si.state_dict(), float(history.R[0, 0]))
-    for name, strength in methods:
-        for c in (config["c"] if name == "si" and strength is None else [strength]):
-            model = make_model(config, data.image_shape, seed)
-            method = common.make_run_method(config, name, c)
-            hooks = {}
-            if name != "scratch":
-                model.load_state_dict(pretrained[0])
-            if name == "si":
-                method.attach(model).load_state_dict(pretrained[1])    # Omega, theta_ref
-            if name == "feature-extraction":
-                hooks["on_task_start"] = lambda i, m: m.freeze(except_names=m.readout_names())
-            label = f"{name}" + ("" if c is None else f"-c{c:g}")
-            history = fit(model, [small], method, run_dir=f"{run_dir}/{label}", **hooks)
-            results.append({
-                "method": name, "c": c, "label": label_of(name, c),
-                "report_accuracy": float(history.R[0, 0]),
-                "selection_accuracy": float(model.accuracy(*data.selection, data.classes)),
-                "pretrain_val_accuracy": None if name == "scratch" else pretrained[2],
-                "epochs": history.epochs, "warnings": list(getattr(history, "warnings", []))})
-    return {"methods": results, "tasks": [data.pretrain.name, small.name]}
+    for one in runs:
+        how = recipe(one.method)
+        model = make_model(config, data.image_shape, run.seed)
+        method = method_for(config, one)
+        hooks = {}
+        if how.pretrained:
+            model.load_state_dict(pretrained[0])
+        if how.engine == "si":
+            method.attach(model).load_state_dict(pretrained[1])    # Omega, theta_ref
+        if how.readout_only:
+            hooks["on_task_start"] = lambda i, m: m.freeze(except_names=m.readout_names())
+        history = fit(model, [small], method, run_dir=f"{run_dir}/{one.tag}", **hooks)
+        results.append({
+            "method": one.method, "c": one.c, "label": one.label,
+            "report_accuracy": float(history.R[0, 0]),
+            "selection_accuracy": float(model.accuracy(*data.selection, data.classes)),
+            "pretrain_val_accuracy": pretrained[2] if how.pretrained else None,
+            "epochs": history.epochs, "warnings": list(getattr(history, "warnings", []))})
+    return {"methods": results, "tasks": [data.pretrain.name, small.name],
+            "tasks_digest": tasks_digest([data.pretrain, small])}
 
 
 # -- choosing c and reporting -------------------------------------------------------------
@@ -190,8 +202,9 @@ def report(title, config, runs, data):
         label: paired_difference(per_method[si_label], v)
         for label, v in per_method.items() if label != si_label}
     note = (f"report half of the held-out data ({data['small_task']['n_report']:,} images; "
-            f"{config['shots']} labelled examples per class for training); "
-            + (f"c={c_star:g} chosen on the disjoint selection half; " if c_star is not None
+            f"{config.shots} labelled examples per class for training); "
+            + (f"c={show_number(c_star)} chosen on the disjoint selection half; "
+               if c_star is not None
                else "") + common.seeds_note(config))
     figure = plot_transfer(per_method, chance=data["chance"], title=title, note=note)
     summary = {"chosen_c": c_star, "selection_accuracy_by_c": selection_means,
@@ -210,5 +223,6 @@ def report(title, config, runs, data):
                                               "verdict"])
     if selection_means:
         text += "\n\nc chosen on the selection half: " + ", ".join(
-            f"c={c:g}: {m:.4f}" for c, m in selection_means.items()) + f" -> c={c_star:g}"
+            f"c={show_number(c)}: {m:.4f}" for c, m in selection_means.items())
+        text += f" -> c={show_number(c_star)}"
     return {"summary": summary, "plot": plot, "figure": figure, "table": text}

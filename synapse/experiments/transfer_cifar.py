@@ -12,7 +12,7 @@ import numpy as np
 
 from synapse.model import cnn
 
-from . import common, protocol, transfer
+from . import common, protocol, runner, transfer
 from .settings import Integer, ListOf, Setting, common_settings
 
 # The authors' CIFAR settings (ganguli-lab/pathint): conv 32,32,(pool),64,64,(pool), dropout
@@ -44,23 +44,23 @@ def _load(data, data_seed, pretrain_examples):
 
 
 def load(config):
-    return _load(config["data"], config["data_seed"], config["pretrain_examples"])
+    return _load(config.data, config.data_seed, config.pretrain_examples)
 
 
 def make_model(config, image_shape, seed):
-    return cnn(tuple(image_shape), 10, seed=seed, device=config["device"],
-               widths=tuple(config["widths"]), hidden=config["hidden"][0])
+    return cnn(tuple(image_shape), 10, seed=seed, device=config.device,
+               widths=tuple(config.widths), hidden=config.hidden[0])
 
 
 def check(config, given):
-    if len(config["hidden"]) != 1:
+    if len(config.hidden) != 1:
         from synapse.errors import ConfigError
         raise ConfigError("hidden", f"the CIFAR CNN has one dense layer: give one width, got "
-                                    f"{config['hidden']}")
+                                    f"{list(config.hidden)}")
 
 
 def title(config, runs, data):
-    stand_in = "" if config["data"] == "cifar10" else f" ({config['data']} stand-in)"
+    stand_in = "" if config.data == "cifar10" else f" ({config.data} stand-in)"
     return transfer.report(f"Transfer classes 0-7 -> 8 vs 9{stand_in}", config, runs, data)
 
 
@@ -80,6 +80,6 @@ PROTOCOL = protocol.Protocol(
     figure="transfer_cifar",
     describe_data=functools.partial(transfer.describe_data, load),
     run_one=functools.partial(transfer.run_one, load, make_model, "8 vs 9"),
-    report=title, check=check, expand=transfer.expand)
+    report=title, check=check, expand=transfer.expand, grid=("seeds",))
 
-run = functools.partial(protocol.run, PROTOCOL)
+run = functools.partial(runner.run, PROTOCOL)

@@ -18,7 +18,7 @@ import numpy as np
 from synapse.data import train_val_split
 from synapse.model import mlp
 
-from . import common, protocol, transfer
+from . import common, protocol, runner, transfer
 from .settings import common_settings
 
 # The paper gives the data sizes (10 per class), n = 5 and the network kind; the optimizer and
@@ -74,13 +74,13 @@ def _load(data, data_seed, pretrain_examples, official):
 def load(config):
     """The transfer data; the official MNIST-bg files whenever they are in the data folder."""
     from synapse.data.mnist_bg import official_mnist_bg_folder
-    return _load(config["data"], config["data_seed"], config["pretrain_examples"],
+    return _load(config.data, config.data_seed, config.pretrain_examples,
                  official_mnist_bg_folder())
 
 
 def make_model(config, image_shape, seed):
-    return mlp([int(np.prod(image_shape)), *config["hidden"], 10], seed=seed,
-               device=config["device"])
+    return mlp([int(np.prod(image_shape)), *config.hidden, 10], seed=seed,
+               device=config.device)
 
 
 PROTOCOL = protocol.Protocol(
@@ -97,6 +97,6 @@ PROTOCOL = protocol.Protocol(
     describe_data=functools.partial(transfer.describe_data, load),
     run_one=functools.partial(transfer.run_one, load, make_model, "MNIST-bg"),
     report=functools.partial(transfer.report, "Transfer MNIST -> MNIST-bg"),
-    expand=transfer.expand)
+    expand=transfer.expand, grid=("seeds",))
 
-run = functools.partial(protocol.run, PROTOCOL)
+run = functools.partial(runner.run, PROTOCOL)

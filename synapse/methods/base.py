@@ -16,7 +16,7 @@ state, so a model fine-tuned first (pretraining) may take a regulariser next, wh
 from zero importance by design.
 """
 
-from ..backend import asnumpy
+from ..checkpoint import export_state, import_state
 from ..checks import check_representable
 from ..errors import ConfigError, UserError
 
@@ -101,17 +101,14 @@ class Method:
 
     # -- persistence -------------------------------------------------------------------
     def state_dict(self):
-        return {name: asnumpy(getattr(self, name)).copy() for name in self.state_names}
+        return export_state({name: getattr(self, name) for name in self.state_names})
 
     def load_state_dict(self, state):
-        xp = self.params.xp
-        for name in self.state_names:
-            value = asnumpy(state[name])
-            expected = getattr(self, name).shape
-            if value.shape != expected:
-                raise ValueError(f"{self.name}: state {name!r} has shape {value.shape}, "
-                                 f"expected {expected}")
-            setattr(self, name, xp.asarray(value, dtype=self.params.dtype))
+        arrays = import_state(self.name, state,
+                              {name: getattr(self, name).shape for name in self.state_names},
+                              self.params.xp, self.params.dtype)
+        for name, value in arrays.items():
+            setattr(self, name, value)
         return self
 
 
