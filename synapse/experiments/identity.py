@@ -250,8 +250,8 @@ def power_law_order(lrs, errors, tolerance=0.25):
     slope through such points is no order. Returns ``(p or None, why)``: ``why`` names each
     condition that failed where p is None, else "".
     """
-    order = np.argsort(lrs)[::-1]                       # largest step first
-    lrs, errors = np.asarray(lrs, dtype=float)[order], np.asarray(errors, dtype=float)[order]
+    by_lr = np.argsort(lrs)[::-1]                       # largest step first
+    lrs, errors = np.asarray(lrs, dtype=float)[by_lr], np.asarray(errors, dtype=float)[by_lr]
     if np.any(errors == 0) or not np.all(np.isfinite(errors)):
         return None, "zero or non-finite error"
     fit, local = slope(lrs, errors), local_slopes(lrs, errors)
