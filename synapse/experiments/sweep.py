@@ -17,6 +17,8 @@ import functools
 import itertools
 import logging
 import re
+import socket
+import threading
 
 import numpy as np
 
@@ -62,15 +64,63 @@ def connect(scheduler, timeout=None):
     levels = [lg.level for lg in quiet]
     for lg in quiet:
         lg.setLevel(logging.CRITICAL)
+    address = scheduler.strip()
+    host, port = ADDRESS.match(address).group(2, 3)
     try:
-        return distributed.Client(scheduler.strip(), timeout=f"{timeout}s",
-                                  set_as_default=False), True
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError("scheduler", f"cannot reach a Dask scheduler at {address} "
+                                       f"({type(err).__name__})") from None
+    try:
+        failure = _handshake(distributed, address, timeout)
+        if failure is None:
+            return distributed.Client(address, timeout=f"{timeout}s", set_as_default=False), True
     except (OSError, TimeoutError) as err:
-        raise ConfigError("scheduler", f"cannot reach a Dask scheduler at {scheduler} within "
-                                       f"{timeout} s ({type(err).__name__})") from None
+        failure = type(err)
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
+    if issubclass(failure, TimeoutError):
+        why = f"the server at {address} accepted the connection but did not answer in {timeout} s"
+    elif issubclass(failure, OSError):
+        why = f"cannot reach a Dask scheduler at {address} within {timeout} s ({failure.__name__})"
+    else:
+        why = f"the server at {address} answered, but not as a Dask scheduler ({failure.__name__})"
+    raise ConfigError("scheduler", why)
+
+
+def _handshake(distributed, address, timeout):
+    """None if a Dask scheduler at ``address`` completes Dask's handshake within ``timeout``
+    seconds, else the type of the failure (TimeoutError: no answer).
+
+    Made before ``distributed.Client`` is, because the client's own timeout does not bound every
+    wait: a server that accepts the connection and never answers holds it forever, and one that
+    answers other bytes raises whatever they lead to (a 3 EiB allocation), then blocks 20 s in
+    closing. The handshake runs in its own thread and event loop (a caller's loop, as in a
+    notebook, may already be running), abandoned if it outlives the deadline."""
+    import asyncio
+
+    async def shake():
+        # distributed's own limit later than ours: our TimeoutError alone means "no answer"
+        comm = await asyncio.wait_for(distributed.comm.connect(address, timeout=timeout + 5),
+                                      timeout)
+        await comm.close()
+
+    box = {"failure": TimeoutError}
+
+    def attempt():
+        try:
+            asyncio.run(shake())
+            box["failure"] = None
+        except asyncio.CancelledError:
+            pass
+        except Exception as err:                     # any failure is the address's
+            box["failure"] = type(err)
+
+    thread = threading.Thread(target=attempt, name="synapse-dask-handshake", daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    return box["failure"] if thread.is_alive() is False else TimeoutError
 
 
 def grid_product(**axes):
