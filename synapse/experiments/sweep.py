@@ -16,6 +16,7 @@ arguments, so that a result does not depend on where or in which order it ran.
 import functools
 import itertools
 import logging
+import os
 import re
 import socket
 import threading
@@ -26,7 +27,7 @@ from synapse.errors import ConfigError
 from synapse.progress import Progress
 
 __all__ = ["BACKENDS", "grid_product", "run_grid", "merge_results", "group_runs", "connect",
-           "check_n_jobs", "map_jobs"]
+           "check_n_jobs", "local_workers", "map_jobs"]
 
 BACKENDS = ("loky", "multiprocessing", "threading", "sequential", "dask")
 DASK_HINT = "pip install 'synapse-si[dask]'"
@@ -40,6 +41,30 @@ def check_n_jobs(n_jobs):
             (n_jobs < 1 and n_jobs != -1):
         raise ConfigError("jobs", f"must be an integer >= 1 (or -1: one per CPU), got {n_jobs!r}")
     return int(n_jobs)
+
+
+def cpu_cores():
+    """The CPU cores this process may run on (its affinity mask, where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                       # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def local_workers(n_jobs, n_items):
+    """``(workers, note)``: the local processes to start for ``n_items`` jobs. ``n_jobs`` (-1:
+    one per core), but never more than the jobs, nor than the machine's cores: a worker beyond
+    them only competes for a core (and holds its own copy of the data). ``note`` is one line
+    when the cores cut down an explicit request, else None."""
+    n_jobs = check_n_jobs(n_jobs)
+    cores = cpu_cores()
+    asked = cores if n_jobs == -1 else n_jobs
+    workers = max(1, min(asked, cores, n_items))
+    note = None
+    if asked > cores and n_items > cores:
+        note = (f"jobs: {n_jobs} asked, but this machine has {cores} CPU core"
+                f"{'s' * (cores > 1)}: {workers} runs at once")
+    return workers, note
 
 
 def connect(scheduler, timeout=None):
@@ -210,6 +235,8 @@ def map_jobs(fn, items, n_jobs=1, backend="loky", scheduler=None, progress=True,
 
     jobs = [joblib.delayed(fn)(item) for item in items]
     if backend != "dask":
+        if isinstance(n_jobs, (int, np.integer)) and (n_jobs == -1 or n_jobs > len(items)):
+            n_jobs = min(cpu_cores() if n_jobs == -1 else int(n_jobs), len(items))  # none idle
         with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
             return _collect(joblib.Parallel(return_as="generator"), jobs, progress, desc)
     client, owned = _dask_client(scheduler)
