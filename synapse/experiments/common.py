@@ -94,11 +94,13 @@ def continual_run(config, run, run_dir, log, on_task_end, tag, ds, tasks):
 
 
 def network_memory(config, n_inputs, n_outputs, copies=RUN_COPIES, dtype=np.float32, hidden=None,
-                   setting="hidden", batch=None):
+                   setting="hidden", batch=None, evaluated=EVAL_BATCH):
     """``(setting, what, bytes)``: a run's MLP with its optimizer's and method's state and the
-    activations of its largest batch (:func:`synapse.model.mlp_memory`)."""
+    activations of its largest batch (:func:`synapse.model.mlp_memory`): a minibatch, or
+    ``batch``, or the ``evaluated`` test examples of a task (by EVAL_BATCH at most)."""
     sizes = [n_inputs, *(config.hidden if hidden is None else hidden), n_outputs]
-    batch = max(config.batch_size, EVAL_BATCH) if batch is None else batch
+    if batch is None:
+        batch = max(config.batch_size, min(EVAL_BATCH, evaluated))
     return (setting, f"the {'-'.join(map(str, sizes))} network with its optimizer and method "
                      f"state", mlp_memory(sizes, dtype, copies, batch))
 

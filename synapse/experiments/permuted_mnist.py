@@ -42,7 +42,8 @@ def memory(config, data):
     """What one run holds besides the loaded dataset: its network, and its ``n_tasks``
     permuted copies of the data, all built before the first task (with the accuracy matrix,
     n_tasks^2)."""
-    return [common.network_memory(config, data["n_features"], data["n_classes"]),
+    return [common.network_memory(config, data["n_features"], data["n_classes"],
+                                  evaluated=data["n_test"]),
             common.tasks_memory(data, config.n_tasks, config.n_tasks, "n_tasks")]
 
 

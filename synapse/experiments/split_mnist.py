@@ -36,7 +36,8 @@ def describe_data(config):
 def memory(config, data):
     """What one run holds besides the loaded dataset: its network and its five tasks (one
     copy of the data between them)."""
-    return [common.network_memory(config, data["n_features"], data["n_classes"]),
+    return [common.network_memory(config, data["n_features"], data["n_classes"],
+                                  evaluated=data["n_test"]),
             common.tasks_memory(data, 1, data["n_classes"] // 2, "data")]
 
 
