@@ -19,7 +19,6 @@ import pathlib
 import signal
 import sys
 import threading
-import warnings
 
 from synapse.backend import ENV_DEVICE
 from synapse.data.cache import ENV_DATA_DIR
@@ -227,6 +226,7 @@ def _terminate(signum, frame):
 
 
 def main(argv=None):
+    """The command line: the exit status, and at most one line for whatever went wrong."""
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -242,18 +242,13 @@ def main(argv=None):
         except BrokenPipeError:                  # `synapse info | head`: the reader left
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-    name = args.protocol.name
     main_thread = threading.current_thread() is threading.main_thread()
     before = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    show = warnings.showwarning
-    warnings.showwarning = lambda message, *rest, **kw: print(
-        f"synapse {name}: warning: {message}", file=sys.stderr)      # one line each
     try:
-        return _run(args, name)
+        return _run(args, args.protocol.name)
     finally:
-        warnings.showwarning = show
         if main_thread:
-            signal.signal(signal.SIGTERM, before)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
 
 
 def _run(args, name):
