@@ -291,10 +291,9 @@ class Learner:
         earlier tasks, weights this task moved, weights both), else None."""
         if not k or not moved or any(m != 0 for m in moved):
             return None
-        xp = self.model.xp
         _, Omega, theta_ref = self.method.regulariser()
         important, changed = Omega != 0, self.model.params.theta != theta_ref
-        return tuple(int(xp.count_nonzero(a)) for a in (important, changed, important & changed))
+        return tuple(int(a.sum()) for a in (important, changed, important & changed))
 
     def _check_not_silent(self, k, task, idle, steps):
         reg = self.method.regulariser()

@@ -160,8 +160,9 @@ def test_a_silent_penalty_is_said_once_with_what_was_measured(quiet, tmp_path):
                                    f"tasks ") for line in lines), err
 
 
-def test_a_reset_state_is_named_as_the_cause():
-    """The other cause: Omega was zeroed between tasks (the state lost or reset)."""
+def test_a_reset_state_is_named_as_the_cause(device):
+    """The other cause: Omega was zeroed between tasks (the state lost or reset). On 'cuda'
+    the same check runs on CuPy arrays (the GPU, or the stand-in with -m standin)."""
     from synapse import methods, model, optim
     from synapse.data import Task
     from synapse.learner import Learner, SilentPenaltyWarning
@@ -169,7 +170,7 @@ def test_a_reset_state_is_named_as_the_cause():
     rng = np.random.default_rng(0)
     x = rng.random((64, 16), dtype=np.float32)
     y = (x[:, 0] > 0.5).astype(np.int64)
-    net = model.mlp([16, 8, 2])
+    net = model.mlp([16, 8, 2], device=device)
     si = methods.SI(c=1.0)
     learner = Learner(net, si, optim.Adam(net.params), batch_size=16, progress=False)
     learner.learn(Task("one", x, y, x, y, (0, 1)), epochs=1)
