@@ -160,9 +160,15 @@ def test_a_silent_penalty_is_said_once_with_what_was_measured(quiet, tmp_path):
                                    f"tasks ") for line in lines), err
 
 
-def test_a_reset_state_is_named_as_the_cause(device):
-    """The other cause: Omega was zeroed between tasks (the state lost or reset). On 'cuda'
-    the same check runs on CuPy arrays (the GPU, or the stand-in with -m standin)."""
+@pytest.mark.parametrize("Omega, says", [
+    (0.0, "no weight carried importance from earlier tasks .* lost or reset"),
+    (1e-45, r"\d+ weights both important and moved gave a penalty that underflowed to 0 in "
+            r"float32"),
+])
+def test_the_other_causes_are_named(Omega, says, device):
+    """Omega zeroed between tasks (the state lost or reset), or so small that every term of the
+    penalty rounds to 0. On 'cuda' the same check runs on CuPy arrays (the GPU, or the
+    stand-in with -m standin)."""
     from synapse import methods, model, optim
     from synapse.data import Task
     from synapse.learner import Learner, SilentPenaltyWarning
@@ -174,9 +180,8 @@ def test_a_reset_state_is_named_as_the_cause(device):
     si = methods.SI(c=1.0)
     learner = Learner(net, si, optim.Adam(net.params), batch_size=16, progress=False)
     learner.learn(Task("one", x, y, x, y, (0, 1)), epochs=1)
-    si.Omega[...] = 0
-    with pytest.warns(SilentPenaltyWarning, match="no weight carried importance from earlier "
-                                                  "tasks .* lost or reset"):
+    si.Omega[...] = Omega
+    with pytest.warns(SilentPenaltyWarning, match=says):
         learner.learn(Task("two", x, 1 - y, x, 1 - y, (0, 1)), epochs=1)
 
 
