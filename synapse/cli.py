@@ -107,7 +107,9 @@ def add_experiment(sub, protocol):
                        help="continue the run in PATH: finished runs are read back, an "
                             "interrupted one continues from its last task checkpoint")
     run.add_argument("--jobs", default="1", metavar="N",
-                     help="runs in parallel local processes (joblib) (default: 1)")
+                     help="runs in parallel local processes (joblib); never more than the "
+                          "runs, nor than this machine's CPU cores (-1: one per core; more is "
+                          "capped, with a line saying so) (default: 1)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="send the runs to a Dask cluster, e.g. tcp://10.0.0.5:8786")
     run.add_argument("--data-dir", default=None, metavar="PATH",

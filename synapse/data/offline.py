@@ -52,6 +52,10 @@ def load_fashion_mnist(cache_dir=None):
     """Fashion-MNIST (60,000 + 10,000), official split, from the IDX files."""
     folder = fashion_mnist_dir(cache_dir)
     x_train, y_train = read_idx_pair(folder / FASHION_FILES[0], folder / FASHION_FILES[1], 10)
+    absent = sorted(set(range(10)) - set(np.unique(y_train).tolist()))
+    if absent:            # the files are not checksummed: say so now, not in the first task
+        raise DataError(f"{folder / FASHION_FILES[1]}: no training example of class(es) "
+                        f"{absent}; Fashion-MNIST's training labels hold all 10 classes")
     x_test, y_test = read_idx_pair(folder / FASHION_FILES[2], folder / FASHION_FILES[3], 10)
     source = (f"Fashion-MNIST (Xiao et al.), IDX files in {folder}: "
               f"official split {len(y_train):,} train / {len(y_test):,} test")

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, read_regular
 
 __all__ = [
     "RESULTS_NAME",
@@ -181,12 +181,17 @@ def results_folder_above(path):
     return None
 
 
+MAX_JSON_BYTES = 256 * 2**20     # a run.json of 2,000 permuted tasks holds ~80 MB of R
+
+
 def read_json(path, what):
+    """The JSON document in the regular file ``path`` (at most ``MAX_JSON_BYTES``); a missing
+    file says ``what`` it means; a FIFO, a device, a folder or a damaged file is one line."""
+    if not os.path.lexists(path):
+        raise CheckpointError(f"{path} is missing: {what}")
+    data = read_regular(path, "file", MAX_JSON_BYTES, CheckpointError)
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing: {what}") from None
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err}); the file is damaged") from None
 

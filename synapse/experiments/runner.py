@@ -23,6 +23,7 @@ import time
 import warnings
 
 from synapse.checkpoint import CHECKPOINT, read_meta
+from synapse.checks import check_memory, format_bytes
 from synapse.errors import CheckpointError, ConfigError
 from synapse.learner import SilentPenaltyWarning
 
@@ -167,15 +168,19 @@ def run(protocol, profile=None, out=None, resume=False, n_jobs=1, scheduler=None
 def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None,
                progress=True, keep_checkpoints=False, on_task_end=None):
     """Run ``config`` into a new folder ``out`` (``folder``: the locked folder being resumed)."""
-    from .sweep import check_n_jobs, connect, map_jobs, merge_results
+    from .sweep import connect, local_workers, map_jobs, merge_results
 
     started = time.perf_counter()
     resume = folder is not None
     client, owned = None, False
     try:
-        n_jobs = check_n_jobs(n_jobs)
+        runs = runs_of(protocol, config)
+        n_jobs, jobs_note = local_workers(n_jobs, len(runs))
         data = protocol.describe_data(config)
-        if scheduler is not None:                  # before any folder: an address can be wrong
+        if scheduler is None:                      # the runs use this machine's memory
+            check_resources(protocol, config, data, n_jobs,
+                            folder.path / "config.json" if resume else None)
+        else:                                      # before any folder: an address can be wrong
             client, owned = connect(scheduler)
         if not resume:
             folder = claim_folder(out, protocol.name)
@@ -193,7 +198,8 @@ def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None
         print(f"[synapse] data {data['name']!r}: {data['source']}", file=sys.stderr, flush=True)
         if data.get("fallback"):
             print(f"[synapse] {data['fallback']}", file=sys.stderr, flush=True)
-        runs = runs_of(protocol, config)
+        if jobs_note and scheduler is None:
+            print(f"[synapse] {jobs_note}", file=sys.stderr, flush=True)
         # On a terminal, one process: progress bars; otherwise (a log file, parallel jobs): a
         # line per task and per epoch; progress=False: silent.
         bars = sys.stderr.isatty() and n_jobs == 1 and scheduler is None
@@ -234,6 +240,32 @@ def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None
         folder.release()
         if owned:
             client.close()
+
+
+def check_resources(protocol, config, data, workers, stored=None):
+    """Refuse, before any folder is made, runs that need more memory than this machine has
+    available: ONE run as the protocol estimates it (its network with optimizer and method
+    state, its tasks), then ``workers`` runs at once. One line names the setting to change,
+    or ``stored`` (the config.json being resumed) whose setting it is."""
+    if protocol.memory is None:
+        return
+    parts = protocol.memory(config, data)
+    one = sum(nbytes for _, _, nbytes in parts)
+    setting = max(parts, key=lambda part: part[2])[0]
+    detail = "; ".join(f"{what}: {format_bytes(nbytes)}" for _, what, nbytes in parts)
+    device = getattr(config, "device", "cpu")
+    try:
+        check_memory(f"one run ({detail})", one, "cpu", functools.partial(ConfigError, setting))
+        if device == "cuda":
+            check_memory(f"one run ({detail})", one, device,
+                         functools.partial(ConfigError, setting))
+        if workers > 1:
+            check_memory(f"{workers} runs at once ({format_bytes(one)} each)", one * workers,
+                         "cpu", functools.partial(ConfigError, "jobs"))
+    except ConfigError as err:
+        if stored is None or err.option == "jobs":
+            raise
+        raise CheckpointError(f"{stored}: {err}") from None
 
 
 def backend_info(device, dtype):

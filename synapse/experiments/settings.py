@@ -50,11 +50,18 @@ def did_you_mean(word, candidates):
 
 
 def _items(text):
-    """'1,2' or '[1, 2]' -> ['1', '2']."""
+    """'1,2' or '[1, 2]' -> ['1', '2']; '' -> []. An empty item ('8,,8', '8,') is refused,
+    never dropped: it is a typo, and the list meant may be another one."""
     text = text.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    return [t.strip() for t in text.split(",") if t.strip()]
+    if not text.strip():
+        return []
+    items = [t.strip() for t in text.split(",")]
+    if "" in items:
+        raise ValueError(f"{text!r} has an empty item (two commas in a row, or one at an "
+                         f"end); write each value once, e.g. 256,256")
+    return items
 
 
 class Integer:
@@ -108,7 +115,7 @@ class Number:
     def coerce(self, v):
         if not _is_number(v):
             raise ValueError(f"must be a number, got {v!r}")
-        v = float(v)
+        v = float(v) + 0.0                     # -0.0 is 0: one value, one name ('c=0')
         ok = math.isfinite(v) and (v > self.low if self.strict else v >= self.low)
         if not ok:
             raise ValueError(f"must be a finite number {'>' if self.strict else '>='} "
