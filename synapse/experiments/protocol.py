@@ -27,7 +27,7 @@ from synapse.checks import check_representable
 from synapse.errors import ConfigError
 
 from .runs import Run, default_strength
-from .settings import show_number, split_method
+from .settings import did_you_mean, show_number, split_method
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +104,9 @@ class Protocol:
         for s in self.settings:
             if s.name == name:
                 return s
-        raise ConfigError(name, f"unknown setting of {self.name}; its settings: "
-                                f"{', '.join(s.name for s in self.settings)}")
+        names = [s.name for s in self.settings]
+        raise ConfigError(name, f"unknown setting of {self.name}{did_you_mean(name, names)}; "
+                                f"its settings: {', '.join(names)}")
 
     @functools.cached_property
     def config_class(self):

@@ -20,10 +20,12 @@ import json
 import pathlib
 import sys
 import time
+import warnings
 
 from synapse.checkpoint import CHECKPOINT, read_meta
 from synapse.checks import check_memory, format_bytes
 from synapse.errors import CheckpointError, ConfigError
+from synapse.learner import SilentPenaltyWarning
 
 from .protocol import configure, record_of, runs_of, typed
 from .results import (atomic_write_json, claim_folder, folder_size, human_bytes, lock_folder,
@@ -65,7 +67,7 @@ def reopen(protocol, out, profile=None, values=None):
     if profile is not None and profile != config.profile:
         raise ConfigError("profile", f"the run being resumed used profile {config.profile}, "
                                      f"not {profile}")
-    folder = lock_folder(path)
+    folder = lock_folder(path, "resume")
     try:
         check_stored_runs(protocol, config, path / "runs")
     except BaseException:
@@ -129,7 +131,9 @@ def run_job(protocol, config, root, keep_checkpoints, log, on_task_end, run):
     started = time.perf_counter()
     say = functools.partial(log, run.name) if callable(log) else log
     tag = record_of(protocol, config, run)
-    record = protocol.run_one(config, run, str(run_dir), say, on_task_end, tag)
+    with warnings.catch_warnings():      # kept in the record; said once, by the log or at the end
+        warnings.simplefilter("ignore", SilentPenaltyWarning)
+        record = protocol.run_one(config, run, str(run_dir), say, on_task_end, tag)
     record.update(run.to_json(), label=run.label, record=tag,
                   wall_s=time.perf_counter() - started)
     atomic_write_json(done, record)
@@ -205,9 +209,10 @@ def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None
         results = map_jobs(job, runs, n_jobs=n_jobs, scheduler=client, progress=progress,
                            desc=f"{protocol.name}: runs")
         record = merge_results(results, [r.to_json() for r in runs])
-        for r, run in zip(record["runs"], runs):   # e.g. a penalty that never acted: say so
+        for r, run in zip(record["runs"] if not callable(log) else [], runs):
             for w in r.get("warnings", []) + [w for m in r.get("methods", [])
                                               for w in m.get("warnings", [])]:
+                # e.g. a penalty that never acted: said here once, where no log line said it
                 print(f"[synapse] WARNING {run.name}: {w}", file=sys.stderr, flush=True)
         report = protocol.report(config, record["runs"], data)
         device = getattr(config, "device", "cpu")

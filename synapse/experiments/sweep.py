@@ -231,6 +231,8 @@ def map_jobs(fn, items, n_jobs=1, backend="loky", scheduler=None, progress=True,
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not items:
         return []
+    if n_jobs == 1 and backend != "dask":       # one after another here: no joblib (0.1 s)
+        return _collect(lambda jobs: map(fn, jobs), items, progress, desc)
     import joblib
 
     jobs = [joblib.delayed(fn)(item) for item in items]
