@@ -35,7 +35,9 @@ def test_quick_profile_writes_results_figure_and_table(finished):
     runs = saved["runs"]
     assert len(runs) == 2 * 3 * 6                    # seeds x scenarios x methods
     assert saved["config"]["reset_optimizer"] is False
-    assert "Adam's state" in saved["summary"]["reset_optimizer"]["reason"]
+    for scenario, reset in saved["summary"]["reset_optimizer"].items():
+        assert reset["value"] is False and "Adam's state" in reset["reason"], scenario
+    assert saved["summary"]["reset_optimizer"]["task"]["engine_default"] is True
     for scenario in ("task", "domain", "class"):
         panel = saved["summary"][scenario]
         assert set(panel) == {"fine-tuning", "SI", "EWC", "online EWC", "MAS", "joint",
