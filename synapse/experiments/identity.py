@@ -20,8 +20,9 @@ the trapezoid -(g(t) + g(t+1))/2 . delta(t) (error O(lr^2)).
              variance per step) and exceeds the full-batch loss decrease. The gap is measured
              as sum(omega) - sum_t -grad L_full(t) . delta(t) (the noise term) next to the
              quadrature error (the full-gradient sum against the actual decrease).
-  orders     the identity's error against the step size at a fixed duration lr x steps, with
-             least-squares log-log slopes (smooth net: ~1 and ~2).
+  orders     the identity's error against the step size at a fixed duration lr x steps, and
+             its order where it follows a power law (smooth net: ~1 and ~2); where the kinks
+             bend it (flat, then steep) no order is claimed.
   importance where Omega (Eq. 4) ends up after the minibatch run: per layer, and per input pixel
              (the first layer's Omega summed over hidden units, as an image).
 
@@ -227,14 +228,46 @@ def engine_check(config, seed, x, y, tracked):
 
 
 def slope(lrs, errors):
-    """Least-squares slope of log|error| against log(lr): the observed order."""
+    """Least-squares slope of log|error| against log(lr)."""
     return float(np.polyfit(np.log(lrs), np.log(np.abs(errors)), 1)[0])
 
 
+def local_slopes(lrs, errors):
+    """The slope between each pair of neighbouring step sizes, log(e_i / e_j) / log(lr_i / lr_j)
+    (``lrs`` in the order given)."""
+    e, lr = np.abs(np.asarray(errors, dtype=float)), np.asarray(lrs, dtype=float)
+    return [float(p) for p in np.log(e[:-1] / e[1:]) / np.log(lr[:-1] / lr[1:])]
+
+
+def power_law_order(lrs, errors, tolerance=0.25):
+    """The observed order p of ``error ~ C lr^p``, or None where the errors follow no power law.
+
+    p is the least-squares slope of log|error| against log(lr) (:func:`slope`). It is reported
+    as an order only where the errors are a power law over the whole range: they keep one sign
+    (a sign change is a zero crossing, not a power) and every neighbouring pair of step sizes
+    shows the same slope, each local slope within ``tolerance`` of p. A kink (a ReLU unit
+    switching between steps) makes the error flat at some step sizes and steep at others; one
+    slope through such points is no order. Returns ``(p or None, why)``: ``why`` names each
+    condition that failed where p is None, else "".
+    """
+    by_lr = np.argsort(lrs)[::-1]                       # largest step first
+    lrs, errors = np.asarray(lrs, dtype=float)[by_lr], np.asarray(errors, dtype=float)[by_lr]
+    if np.any(errors == 0) or not np.all(np.isfinite(errors)):
+        return None, "zero or non-finite error"
+    fit, local = slope(lrs, errors), local_slopes(lrs, errors)
+    why = []
+    if len(set(np.sign(errors))) > 1:
+        why.append("the error changes sign")
+    if max(abs(p - fit) for p in local) > tolerance:
+        why.append("local slopes " + ", ".join(f"{p:.2g}" for p in local))
+    return (None, "; ".join(why)) if why else (fit, "")
+
+
 def orders(config, seed, x, y, activation):
-    """Final identity errors for each step size in ``lrs`` at a fixed duration, both integrators,
-    and the fitted orders; the network of the smooth (tanh) or relu panel, ``orders_n``
-    examples."""
+    """Final identity errors for each step size in ``lrs`` at a fixed duration, both integrators;
+    per integrator the fitted slope, the local slopes, and the order (:func:`power_law_order`:
+    None, with the reason, where the errors follow no power law); the network of the smooth
+    (tanh) or relu panel, ``orders_n`` examples."""
     hidden = (config.smooth_hidden if activation == "tanh" else config.relu_hidden)
     xs, ys = x[:config.orders_n], y[:config.orders_n]
     out = {"lr": list(config.lrs), "first_order": [], "trapezoid": [], "decrease": [],
@@ -248,10 +281,9 @@ def orders(config, seed, x, y, activation):
         out["trapezoid"].append(rows["trapezoid"][-1] - d)
         out["trapezoid_sum"].append(rows["trapezoid"][-1])
     for name in ("first_order", "trapezoid"):
-        out[f"slope_{name}"] = slope(out["lr"], out[name])
-        e = np.abs(out[name])            # order between neighbours: where the fit is asymptotic
-        out[f"local_slopes_{name}"] = list(np.log(e[:-1] / e[1:]) /
-                                           np.log(np.asarray(out["lr"][:-1]) / out["lr"][1:]))
+        out[f"slope_{name}"] = slope(out["lr"], out[name])          # the fit, order or not
+        out[f"local_slopes_{name}"] = local_slopes(out["lr"], out[name])
+        out[f"order_{name}"], out[f"why_no_order_{name}"] = power_law_order(out["lr"], out[name])
     return out
 
 
@@ -340,6 +372,10 @@ def note_for(run):
             f"quadrature error.")
 
 
+def _order_text(order):
+    return "no power law" if order is None else f"{order:.2f}"
+
+
 def report(config, runs):
     """The identity figure (first run), the numbers behind it, a per-seed summary and table."""
     if not runs:
@@ -347,7 +383,7 @@ def report(config, runs):
     summary = {}
     for run in runs:
         s = {panel: run[panel]["summary"] for panel in ("smooth", "relu", "minibatch")}
-        s["slopes"] = {arch: {k: run["orders"][arch][f"slope_{k}"]
+        s["orders"] = {arch: {k: run["orders"][arch][f"order_{k}"]
                               for k in ("first_order", "trapezoid")}
                        for arch in ("smooth", "relu")}
         s["engine_trapezoid"] = run["engine_trapezoid"]
@@ -360,12 +396,12 @@ def report(config, runs):
                      f"{s['relu']['first_order_relative']:+.2e} / "
                      f"{s['relu']['trapezoid_relative']:+.2e}",
                      f"{s['minibatch']['ratio']:.2f}",
-                     f"{s['slopes']['smooth']['first_order']:.2f} / "
-                     f"{s['slopes']['smooth']['trapezoid']:.2f}",
-                     f"{s['slopes']['relu']['first_order']:.2f} / "
-                     f"{s['slopes']['relu']['trapezoid']:.2f}"])
+                     *(" / ".join(_order_text(s["orders"][arch][k])
+                                  for k in ("first_order", "trapezoid"))
+                       for arch in ("smooth", "relu"))])
     header = ["run", "smooth rel. error (1st / trap)", "relu rel. error (1st / trap)",
-              "minibatch sum(omega)/decrease", "smooth slopes", "relu slopes"]
+              "minibatch sum(omega)/decrease", "smooth orders (1st / trap)",
+              "relu orders (1st / trap)"]
     text = table(rows, header)
     note = note_for(runs[0])
     from .plotting import plot_identity

@@ -273,11 +273,22 @@ def _curves_panel(ax, curves, title):
     ax.grid(alpha=0.3)
 
 
+def _order_label(o, name, arch):
+    """The legend entry of one curve of panel (d): its order where the errors follow a power
+    law (``order_<name>`` in the record), otherwise that none is claimed, and on the ReLU net
+    why (the record's ``why_no_order_<name>`` says which test failed)."""
+    order = o[f"order_{name}"]
+    if order is not None:
+        return f"order {order:.2f}"
+    return "no power law (kinks)" if arch == "relu" else "no power law"
+
+
 def plot_identity(run, note=None):
     """The identity figure from one ``compute`` record: (a) smooth full batch, (b) ReLU full
-    batch, (c) minibatch Adam, (d) error against step size (log-log, fitted slopes), (e) Omega
-    per parameter array and the first layer's Omega per input pixel. Returns the ``Figure``."""
-    fig = Figure(figsize=(13.0, 7.4), layout="constrained")
+    batch, (c) minibatch Adam, (d) error against step size (log-log, with the order where the
+    error follows a power law), (e) Omega per parameter array, (f) the first layer's Omega per
+    input pixel. Legends sit outside the axes, off the curves. Returns the ``Figure``."""
+    fig = Figure(figsize=(13.0, 8.2), layout="constrained")
     axes = fig.subplots(2, 3)
     for ax, panel, title in ((axes[0, 0], "smooth", "(a) full batch, tanh"),
                              (axes[0, 1], "relu", "(b) full batch, ReLU"),
@@ -287,17 +298,20 @@ def plot_identity(run, note=None):
                       f"{title}\nerror / decrease: {s['first_order_relative']:+.1e} (first-order), "
                       f"{s['trapezoid_relative']:+.1e} (trapezoid)")
     axes[0, 0].set_ylabel("loss decrease / sum omega", fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="lower right")
-    axes[0, 2].legend(fontsize=7, loc="upper left")
+    # the title, and under it one legend for the top row ((c) draws every line the row uses):
+    # a figure legend placed outside the axes, so it never covers a curve
+    fig.legend(*axes[0, 2].get_legend_handles_labels(), loc="outside upper center", ncols=4,
+               fontsize=8, frameon=False, title_fontsize=12,
+               title="The path-integral identity sum(omega) = L(t0) - L(t1), on real training")
 
     ax = axes[1, 0]
-    for arch, style, what in (("smooth", "-", "tanh"), ("relu", "--", "ReLU, kinks")):
+    for arch, style, what in (("smooth", "-", "tanh"), ("relu", "--", "ReLU")):
         o = run["orders"][arch]
         for name, color, marker in (("first_order", "tab:blue", "o"),
                                     ("trapezoid", "tab:green", "s")):
             ax.loglog(o["lr"], np.abs(o[name]), color=color, linestyle=style, marker=marker,
-                      markersize=4, label=f"{what}, {name.replace('_', '-')}: fitted slope "
-                                          f"{o[f'slope_{name}']:.2f}")
+                      markersize=4, label=f"{what}, {name.replace('_', '-')}: "
+                                          f"{_order_label(o, name, arch)}")
     lrs = run["orders"]["smooth"]["lr"]
     ax.set_xticks(lrs)
     ax.set_xticklabels([f"{lr:g}" for lr in lrs])
@@ -307,7 +321,7 @@ def plot_identity(run, note=None):
     ax.set_xlabel("step size lr", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
 
     imp = run["importance"]
     ax = axes[1, 1]
@@ -324,11 +338,10 @@ def plot_identity(run, note=None):
     ax = axes[1, 2]
     image = ax.imshow(np.asarray(imp["per_input"], dtype=float), cmap="magma")
     fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_title(f"(e) Omega of {imp['first_layer']}, summed over its units,\nper input pixel",
+    ax.set_title(f"(f) Omega of {imp['first_layer']}, summed over its units,\nper input pixel",
                  fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.suptitle("The path-integral identity sum(omega) = L(t0) - L(t1), on real training")
     if note:
         fig.supxlabel(note, fontsize=7, color="0.3", wrap=True)
     return fig
