@@ -154,10 +154,11 @@ def _curves(runs):
         per_method = {}
         for label, group in groups.items():
             per_method.setdefault(group[0]["method"], []).append(label)
-        panels[scenario] = {
-            (SHORT.get(group[0]["method"], label) if len(per_method[group[0]["method"]]) == 1
-             else label): sorted(group, key=lambda r: r["seed"])
-            for label, group in groups.items()}
+        short = lambda r, label: (SHORT.get(r["method"], label)  # noqa: E731
+                                  if len(per_method[r["method"]]) == 1 and r["c"] != 0
+                                  else label)                 # si=0 stays 'c=0 (fine-tuning)'
+        panels[scenario] = {short(group[0], label): sorted(group, key=lambda r: r["seed"])
+                            for label, group in groups.items()}
     return panels
 
 
