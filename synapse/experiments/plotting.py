@@ -1,5 +1,6 @@
 """The paper's figures from accuracy matrices: Fig. 1 (split MNIST), Fig. 2 (permuted MNIST) and
-Fig. 3 (transfer); the three scenarios (``synapse scenarios``); and the identity figure (Eq. 3 on real training, ``synapse identity``).
+Fig. 3 (transfer); the three scenarios (``synapse scenarios``); and the identity figure (Eq. 3
+on real training, ``synapse identity``).
 
 Figures are built as bare ``matplotlib.figure.Figure`` objects, never through ``pyplot``: no
 display is opened, no global backend is switched, and nothing is kept alive in pyplot's figure
