@@ -3,8 +3,9 @@ engine's :class:`~synapse.methods.base.Method`.
 
 A run's identity is the exact triple (and its scenario, where an experiment runs several):
 its folder name and its label write c in full (:func:`~.settings.show_number`), so c = 1 and
-c = 1.0000001 are two runs with two names, never one. The experiments' methods are the engine's (``si``, ``finetune``, ``ewc``, ...) plus two of
-transfer and one of the scenarios, declared here as data (:data:`RECIPES`):
+c = 1.0000001 are two runs with two names, never one. The experiments' methods are the
+engine's (``si``, ``finetune``, ``ewc``, ...) plus two of transfer and one of the scenarios,
+declared here as data (:data:`RECIPES`):
 ``feature-extraction`` fine-tunes the pretrained network's readout only, ``scratch`` fine-tunes
 a fresh network, ``joint`` trains one network on every task's data at once
 (:func:`synapse.train.train_joint`, the upper bound).
