@@ -35,4 +35,17 @@ def warm_cpu(dtype):
         raise UserError(str(err)) from None
 
 
-__all__ = ["kernels", "warm_cpu"]
+def check_cpu_path():
+    """Refuse, before anything runs, a ``$SYNAPSE_CPU_KERNELS`` that names no CPU path, or
+    'numba' where numba cannot be imported (as a bad ``$SYNAPSE_DEVICE`` is refused): one
+    ConfigError line naming the variable. Reads the variable only; compiles nothing."""
+    from .errors import ConfigError
+    try:
+        if kernels.cpu.mode() == "numba":
+            kernels.cpu.compiled()
+    except ValueError as err:
+        env = kernels.cpu.ENV
+        raise ConfigError(f"${env}", str(err).removeprefix(f"{env}=")) from None
+
+
+__all__ = ["kernels", "warm_cpu", "check_cpu_path"]

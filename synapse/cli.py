@@ -9,22 +9,62 @@
 
 Every subcommand is built from its experiment's declaration (``synapse.experiments``): each
 setting has its own flag and can also be given as ``--set KEY=VALUE``; both are parsed by the
-setting's own type. A mistake prints ONE line naming the setting, file or folder and exits 2;
-a diverging run exits 1; Ctrl-C exits 130 with the command that continues the run.
+setting's own type. A mistake, argparse's own included, prints ONE line naming the setting, file
+or folder (and the closest flag or choice to a misspelt one) and exits 2; a diverging run exits 1;
+Ctrl-C exits 130 and SIGTERM 143, both with the command that continues the run.
 """
 import argparse
 import os
 import pathlib
+import signal
 import sys
+import threading
 
 from synapse.backend import ENV_DEVICE
 from synapse.data.cache import ENV_DATA_DIR
 from synapse.errors import ConfigError, UserError
+from synapse.experiments.settings import did_you_mean
 
 
 def flag_of(name):
     """The command-line flag of a setting: ``batch_size`` -> ``--batch-size``."""
     return "--method" if name == "methods" else "--" + name.replace("_", "-")
+
+
+class UsageError(Exception):
+    """A mistake argparse found: ``prog`` ('synapse split-mnist') and argparse's message."""
+
+    def __init__(self, prog, message):
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as ONE line (``main`` prints it, exit 2) instead of the
+    whole usage, and names the closest choice to a misspelt one."""
+
+    def error(self, message):
+        raise UsageError(self.prog, message)
+
+    def _check_value(self, action, value):             # argparse's check of ``choices``
+        if action.choices is not None and value not in action.choices:
+            choices = [str(c) for c in action.choices]
+            raise argparse.ArgumentError(action, f"invalid choice {value!r}"
+                                                 f"{did_you_mean(value, choices)}; choose "
+                                                 f"from {', '.join(choices)}")
+
+
+def _unrecognized(parser, extra):
+    """One line for the arguments no option took: the first unknown flag and the closest
+    flag of the command (``--epoch`` -> ``--epochs``)."""
+    flags = [a for a in extra if a.startswith("-")]
+    if not flags:
+        return f"unexpected argument {extra[0]!r}; see {parser.prog} --help"
+    flag = flags[0].split("=", 1)[0]
+    known = [o for action in parser._actions for o in action.option_strings]
+    more = f" (and {len(flags) - 1} more)" if len(flags) > 1 else ""
+    hint = did_you_mean(flag, known) or f"; see {parser.prog} --help"
+    return f"unrecognized argument {flag}{more}{hint}"
 
 
 def _profiles_help(protocol, setting):
@@ -67,7 +107,9 @@ def add_experiment(sub, protocol):
                        help="continue the run in PATH: finished runs are read back, an "
                             "interrupted one continues from its last task checkpoint")
     run.add_argument("--jobs", default="1", metavar="N",
-                     help="runs in parallel local processes (joblib) (default: 1)")
+                     help="runs in parallel local processes (joblib); never more than the "
+                          "runs, nor than this machine's CPU cores (-1: one per core; more is "
+                          "capped, with a line saying so) (default: 1)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="send the runs to a Dask cluster, e.g. tcp://10.0.0.5:8786")
     run.add_argument("--data-dir", default=None, metavar="PATH",
@@ -83,19 +125,19 @@ def build_parser():
     from synapse import __version__
     from synapse.experiments import PROTOCOLS, get
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="synapse", allow_abbrev=False,
         description="Synaptic Intelligence (Zenke, Poole & Ganguli 2017): reproduce the "
                     "paper's experiments on CPU (NumPy) or GPU (CuPy).",
         epilog="Run `synapse <command> --help` for the settings of one experiment.")
     parser.add_argument("--version", action="version", version=f"synapse {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in PROTOCOLS:
-        add_experiment(sub, get(name))
-    sub.add_parser("info", help="backend, CUDA availability (and why not), CPU kernels, data",
-                   allow_abbrev=False,
-                   description="Print the array backend, whether CUDA can be used (and why "
-                               "not), which CPU kernels run, and which datasets are here.")
+    parser.commands = {name: add_experiment(sub, get(name)) for name in PROTOCOLS}
+    parser.commands["info"] = sub.add_parser(
+        "info", help="backend, CUDA availability (and why not), CPU kernels, data",
+        allow_abbrev=False, description="Print the array backend, whether CUDA can be used "
+                                        "(and why not), which CPU kernels run, and which "
+                                        "datasets are here.")
     return parser
 
 
@@ -116,8 +158,9 @@ def settings_of(protocol, args):
             raise ConfigError("--set", f"{item!r}: expected KEY=VALUE, e.g. hidden=100,100")
         names = [s.name for s in protocol.settings]
         if key not in names:
-            raise ConfigError(f"--set {key}", f"unknown setting; the settings of "
-                                              f"{protocol.name}: {', '.join(names)}")
+            raise ConfigError(f"--set {key}", f"unknown setting{did_you_mean(key, names)}; "
+                                              f"the settings of {protocol.name}: "
+                                              f"{', '.join(names)}")
         value = protocol.setting(key).parse(text, f"--set {key}")
         if key in typed and typed[key] != value:
             raise ConfigError(f"--set {key}", f"contradicts {source[key]} given too")
@@ -158,35 +201,72 @@ def run_experiment(args):
     return 0
 
 
-def _where(err):
-    """A setting's name as the flag the user typed."""
+def _where(err, args):
+    """The line after 'error: ': a setting named as the flag the user typed; on --resume, a
+    setting the command line did not give is config.json's (the user typed no flag for it)."""
     option = getattr(err, "option", None)
     if option is None or option.startswith(("-", "$")) or " " in option:
         return str(err)
+    protocol = args.protocol
+    if args.resume and option in [s.name for s in protocol.settings] and not _given(args, option):
+        return f"{pathlib.Path(args.resume) / 'config.json'}: {option}: {err.detail}"
     return f"{flag_of(option)}: {err.detail}"
 
 
+def _given(args, name):
+    """Whether the command line set ``name``, by its flag or by --set."""
+    return (getattr(args, f"setting:{name}", None) is not None
+            or any(item.partition("=")[0].strip().replace("-", "_") == name for item in args.set))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch system's time limit): stopped as Ctrl-C stops a run."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
+    """The command line: the exit status, and at most one line for whatever went wrong."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            command = parser.commands.get(getattr(args, "command", None), parser)
+            raise UsageError(command.prog, _unrecognized(command, extra))
+    except UsageError as err:
+        print(f"{err.prog}: error: {err}", file=sys.stderr)
+        return 2
     if args.command == "info":
         try:
             return info()
         except BrokenPipeError:                  # `synapse info | head`: the reader left
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-    name = args.protocol.name
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        return _run(args, args.protocol.name)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
+
+
+def _run(args, name):
+    """Run the experiment; every way it can end as an exit status and at most one line."""
     try:
         return run_experiment(args)
     except UserError as err:
-        print(f"synapse {name}: error: {_where(err)}", file=sys.stderr)
+        print(f"synapse {name}: error: {_where(err, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         out = getattr(err, "synapse_out", None)
         tail = (f"; the finished tasks are checkpointed: continue with `synapse {name} "
                 f"--resume {out}`" if out else "")
-        print(f"\nsynapse {name}: interrupted{tail}", file=sys.stderr)
-        return 130
+        how = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        print(f"\nsynapse {name}: {how}{tail}", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
     except OSError as err:
         where = f" {err.filename}" if err.filename else ""
         print(f"synapse {name}: error: cannot use{where}: {err.strerror or err}",

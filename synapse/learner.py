@@ -60,8 +60,9 @@ class DivergenceError(RuntimeError):
 
 
 class SilentPenaltyWarning(UserWarning):
-    """A regulariser with c > 0 had no effect: its importance is all zero or its penalty never
-    changed an update (its state was lost or reset): the run was plain fine-tuning."""
+    """A regulariser with c > 0 had no effect on a task: its importance is all zero, or its
+    penalty never changed an update (no weight it protects moved: too few steps, no shared
+    weight trained, or its state lost or reset), so that task was plain fine-tuning."""
 
 
 def evaluate(model, tasks, batch_size=2048, learned=None):
@@ -180,6 +181,7 @@ class Learner:
         self.model.reseed(self.seed, k)
         self.method.begin_task(k, task)
         records, moved = self._epochs(task, epochs, steps, i, k)
+        idle = self._idle_penalty(k, moved)                # before end_task moves theta_ref
         if self.method.closes_path:                         # trapezoid: g at the final weights
             self.model.train()
             m = min(len(task.x_train), self.batch_size)
@@ -190,7 +192,7 @@ class Learner:
         self.method.tasks_learned = k + 1
         self.learned.append(task)
         self.history.epochs.extend(records)
-        self._check_not_silent(k, task, moved)
+        self._check_not_silent(k, task, idle, steps)
         cols = self.tasks
         row = evaluate(self.model, cols, self.eval_batch_size, self.learned)
         self.rows.append({id(t): a for t, a in zip(cols, row)})
@@ -231,7 +233,8 @@ class Learner:
         n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
         reference, records, moved = math.log(max(n_active, 2)), [], []
         per_epoch = -(-len(x) // self.batch_size)
-        with Progress(total=epochs, desc=self._label(i, task), enabled=self.progress) as bar:
+        with Progress(total=epochs, desc=self._label(i, task), enabled=self.progress,
+                      final_line=self.log is None) as bar:      # else the task's log line
             for epoch in range(epochs):
                 rng = np.random.default_rng([self.seed, k, epoch])
                 loss, pen, first = train_epoch(model, method, self.optimizer, x, y,
@@ -283,7 +286,16 @@ class Learner:
             self._diverged(i, task, None, f"at the end of the task {bad[0]} holds {bad[1]} "
                                           f"NaN/Inf values")
 
-    def _check_not_silent(self, k, task, moved):
+    def _idle_penalty(self, k, moved):
+        """Where the penalty was 0 at every epoch end of task k > 0: (weights important to
+        earlier tasks, weights this task moved, weights both), else None."""
+        if not k or not moved or any(m != 0 for m in moved):
+            return None
+        _, Omega, theta_ref = self.method.regulariser()
+        important, changed = Omega != 0, self.model.params.theta != theta_ref
+        return tuple(int(a.sum()) for a in (important, changed, important & changed))
+
+    def _check_not_silent(self, k, task, idle, steps):
         reg = self.method.regulariser()
         if reg is None or not reg[0]:
             return
@@ -292,10 +304,23 @@ class Learner:
         if not bool((Omega != 0).any()):
             self._warn(f"after task {k + 1} ({task.name!r}) {name} has an all-zero importance "
                        f"Omega: its penalty protects nothing and the next task is fine-tuning")
-        elif k > 0 and all(m == 0 for m in moved):
+        elif idle is not None:
+            important, changed, both = idle
+            if not important:
+                why = ("no weight carried importance from earlier tasks (Omega was 0 "
+                       "everywhere): their state was lost or reset")
+            elif both:
+                why = (f"{both:,} weights both important and moved gave a penalty that "
+                       f"underflowed to 0 in {self.model.dtype}")
+            else:
+                why = (f"none of the {changed:,} weights its {steps:,} step(s) moved is among "
+                       f"the {important:,} that earlier tasks made important (likely: too few "
+                       f"steps for shared layers to move, as a zero readout passes them no "
+                       f"gradient on a task's first step; no shared weight trained; or the "
+                       f"earlier tasks' state lost or reset)")
             self._warn(f"during task {k + 1} ({task.name!r}) {name} never changed an update "
-                       f"(Omega (theta - theta_ref)^2 was 0 at every epoch end): the state of "
-                       f"earlier tasks was lost or reset, so this task was fine-tuning")
+                       f"(Omega (theta - theta_ref)^2 was 0 at every epoch end): {why}; so "
+                       f"this task was fine-tuning")
 
     def _warn(self, message):
         self.history.warnings.append(message)

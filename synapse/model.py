@@ -243,16 +243,48 @@ def mlp_sizes(sizes):
     return [check_count(f"mlp sizes[{i}]", s) for i, s in enumerate(sizes)]
 
 
-def mlp_memory(sizes, dtype=np.float32, copies=2):
+def mlp_memory(sizes, dtype=np.float32, copies=2, batch=0):
     """Bytes of memory an ``mlp(sizes)`` takes: ``copies`` flat vectors of its P parameters
     (2 to build it: theta and its gradient) plus the float64 draw of its largest weight matrix
     at initialisation. Training keeps more flat vectors: Adam adds 5 (m, v, the change, two
     scratch), SGD 4, SI 5 (omega, Omega, theta_ref, two scratch; 6 with the trapezoid), so
-    ``copies=12`` sizes a run of SI with Adam before it starts (as ``--hidden`` needs)."""
+    ``copies=12`` sizes a run of SI with Adam before it starts (as ``--hidden`` needs).
+    ``batch``: also the activations of that many examples at once (a unit's pre-activation
+    and activation kept by the forward pass, a gradient of each in the backward pass: 4 per
+    unit; within ~10% of the traced peak of a split-MNIST run with a 20,000-unit layer)."""
     sizes = mlp_sizes(sizes)
     pairs = list(zip(sizes[:-1], sizes[1:]))
     n_params = sum(a * b + b for a, b in pairs)      # W (a, b) and b (b,) per layer
-    return copies * n_params * check_dtype(dtype).itemsize + 8 * max(a * b for a, b in pairs)
+    values = copies * n_params + 4 * batch * sum(sizes)
+    return values * check_dtype(dtype).itemsize + 8 * max(a * b for a, b in pairs)
+
+
+def _cnn_geometry(input_shape, widths):
+    """(h1, w1, h2, w2): the feature maps after the first and second conv-pool stage of
+    :func:`cnn` (a 'same' conv, a 'valid' 3x3 conv, a 2x2 pool, each stage)."""
+    c, h, w = input_shape
+    h1, w1 = (h - 2) // 2, (w - 2) // 2
+    h2, w2 = (h1 - 2) // 2, (w1 - 2) // 2
+    if h2 < 1 or w2 < 1:
+        raise ConfigError("input_shape", f"cnn: input {tuple(input_shape)} is too small for two "
+                                         f"conv-pool stages")
+    return h1, w1, h2, w2
+
+
+def cnn_memory(input_shape=(3, 32, 32), n_classes=10, widths=(32, 32, 64, 64), hidden=512,
+               dtype=np.float32, copies=2, batch=0):
+    """Bytes of memory a :func:`cnn` takes, estimated as :func:`mlp_memory` does: ``copies``
+    flat vectors of its parameters and, for ``batch`` examples at once, 4 values per unit of
+    every layer's output plus the 3x3 patches (im2col) of the widest conv input."""
+    c, h, w = input_shape
+    a, b, d, e = widths
+    h1, w1, h2, w2 = _cnn_geometry(input_shape, widths)
+    convs = ((c, a), (a, b), (b, d), (d, e))
+    n_params = sum(9 * i * o + o for i, o in convs) + e * h2 * w2 * hidden + hidden \
+        + hidden * n_classes + n_classes
+    units = (a + b) * h * w + (d + e) * h1 * w1 + hidden + n_classes
+    patches = 9 * max(c * h * w, a * h * w, b * h1 * w1, d * h1 * w1)
+    return (copies * n_params + batch * (4 * units + patches)) * check_dtype(dtype).itemsize
 
 
 def mlp(sizes, seed=0, device=None, dtype=np.float32, zero_readout=True, init="glorot",
@@ -295,9 +327,7 @@ def cnn(input_shape=(3, 32, 32), n_classes=10, seed=0, device=None, dtype=np.flo
     layers = [Conv2D(c, a, 3, padding="same"), ReLU(), Conv2D(a, b, 3), ReLU(), MaxPool2D(2),
               Conv2D(b, d, 3, padding="same"), ReLU(), Conv2D(d, e, 3), ReLU(), MaxPool2D(2),
               Dropout(dropout[0]), Flatten()]
-    h2, w2 = ((h - 2) // 2 - 2) // 2, ((w - 2) // 2 - 2) // 2
-    if h2 < 1 or w2 < 1:
-        raise ValueError(f"cnn: input {input_shape} is too small for two conv-pool stages")
+    h2, w2 = _cnn_geometry(input_shape, widths)[2:]
     layers += [Dense(e * h2 * w2, hidden), ReLU(), Dropout(dropout[1]),
                Dense(hidden, n_classes, init="zeros" if zero_readout else "glorot")]
     return Sequential(layers, seed=seed, device=device, dtype=dtype, input_shape=input_shape)

@@ -13,7 +13,8 @@ Two ways to use it::
 It writes to stderr, at most ~4 times a second, a line like
 ``task 2/5 [#####.....]  47/100  0:03 < 0:04  loss=0.123``. When stderr is not a terminal
 (a log file, a CI job, a joblib worker) it prints a plain line at most every ``log_interval``
-seconds (30 by default: a long task shows up in a log while it runs) and one final line;
+seconds (30 by default: a long task shows up in a log while it runs) and one final line
+(``final_line=False``: none, where the caller logs a line of its own at the end);
 ``enabled=False`` silences it completely.
 """
 import sys
@@ -46,7 +47,7 @@ class Progress:
     """
 
     def __init__(self, total=None, desc="", enabled=True, stream=None, min_interval=0.25,
-                 width=20, log_interval=30.0):
+                 width=20, log_interval=30.0, final_line=True):
         self.total = total
         self.desc = desc
         self.enabled = enabled
@@ -54,6 +55,7 @@ class Progress:
         self.min_interval = min_interval
         self.log_interval = log_interval
         self.width = width
+        self.final_line = final_line     # False: off a terminal, the caller logs its own line
         self.n = 0
         self.postfix = {}
         self.start = time.monotonic()
@@ -110,7 +112,7 @@ class Progress:
         if self._closed:
             return
         self._closed = True
-        if not self.enabled:
+        if not self.enabled or not (self.live or self.final_line):
             return
         prefix = "\r" if self.live else ""
         suffix = "\033[K\n" if self.live else "\n"

@@ -54,6 +54,16 @@ def assert_steps_match(got_theta, want_theta, got_before, want_before, step):
                                atol=1e-15, err_msg=f"the change of step {step}")
 
 
+def steps_follow_the_textbook(opt, params, start, grads, hyper):
+    """``opt.step`` on each gradient moves theta from ``start`` as the textbook update does."""
+    want_before = start
+    for t, (g, want) in enumerate(zip(grads, textbook_adam(start, grads, **hyper)), start=1):
+        before = asnumpy(params.theta).copy()
+        opt.step(params.xp.asarray(g))
+        assert_steps_match(asnumpy(params.theta), want, before, want_before, t)
+        want_before = want
+
+
 @pytest.mark.parametrize("hyper", SETTINGS, ids=["defaults", "large-eps"])
 def test_adam_step_is_textbook_adam_with_both_bias_corrections(hyper, engine):
     rng = np.random.default_rng(0)
@@ -61,12 +71,7 @@ def test_adam_step_is_textbook_adam_with_both_bias_corrections(hyper, engine):
     grads = gradients(rng, 6)
     params = store(engine, theta0)
     opt = Adam(params, **hyper)
-    want_before = theta0
-    for t, (g, want) in enumerate(zip(grads, textbook_adam(theta0, grads, **hyper)), start=1):
-        before = asnumpy(params.theta).copy()
-        opt.step(params.xp.asarray(g))
-        assert_steps_match(asnumpy(params.theta), want, before, want_before, t)
-        want_before = want
+    steps_follow_the_textbook(opt, params, theta0, grads, hyper)
 
 
 @pytest.mark.parametrize("hyper", SETTINGS, ids=["defaults", "large-eps"])
@@ -81,12 +86,7 @@ def test_adam_restarts_its_bias_correction_after_reset(hyper, engine):
     opt.reset()
     start = asnumpy(params.theta).copy()
     grads = gradients(rng, 2)
-    want_before = start
-    for t, (g, want) in enumerate(zip(grads, textbook_adam(start, grads, **hyper)), start=1):
-        before = asnumpy(params.theta).copy()
-        opt.step(params.xp.asarray(g))
-        assert_steps_match(asnumpy(params.theta), want, before, want_before, t)
-        want_before = want
+    steps_follow_the_textbook(opt, params, start, grads, hyper)
 
 
 @pytest.mark.parametrize("hyper", SETTINGS, ids=["defaults", "large-eps"])

@@ -13,7 +13,7 @@ import numpy as np
 from synapse.checkpoint import tasks_digest
 from synapse.metrics import mean_sem, summarize
 from synapse.methods import METHODS
-from synapse.model import mlp
+from synapse.model import mlp, mlp_memory
 from synapse.optim import make_optimizer
 from synapse.train import train_tasks
 
@@ -21,6 +21,8 @@ from .runs import method_for
 
 REGULARISERS = tuple(m for m in METHODS if m not in ("si", "finetune"))
 DIGIT_DATA = ("auto", "mnist", "mnist-subset", "fashion-mnist", "digits")
+RUN_COPIES = 12      # parameter-sized vectors of a run: theta, gradient, Adam's 5, SI's 5
+EVAL_BATCH = 2048    # examples at once in Sequential.predict
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,6 +93,27 @@ def continual_run(config, run, run_dir, log, on_task_end, tag, ds, tasks):
                   config.reset_optimizer, on_task_end=on_task_end)
     return history_record(history, {"tasks": [t.name for t in tasks],
                                     "tasks_digest": tasks_digest(tasks)})
+
+
+def network_memory(config, n_inputs, n_outputs, copies=RUN_COPIES, dtype=np.float32, hidden=None,
+                   setting="hidden", batch=None, evaluated=EVAL_BATCH):
+    """``(setting, what, bytes)``: a run's MLP with its optimizer's and method's state and the
+    activations of its largest batch (:func:`synapse.model.mlp_memory`): a minibatch, or
+    ``batch``, or the ``evaluated`` test examples of a task (by EVAL_BATCH at most)."""
+    sizes = [n_inputs, *(config.hidden if hidden is None else hidden), n_outputs]
+    if batch is None:
+        batch = max(config.batch_size, min(EVAL_BATCH, evaluated))
+    return (setting, f"the {'-'.join(map(str, sizes))} network with its optimizer and method "
+                     f"state", mlp_memory(sizes, dtype, copies, batch))
+
+
+def tasks_memory(data, copies, n_tasks, setting):
+    """``(setting, what, bytes)``: ``copies`` of the dataset described by ``data`` (float32
+    inputs, int64 labels, one permutation each) and the run's n_tasks x n_tasks accuracy
+    matrix."""
+    n = data["n_train"] + data["n_val"] + data["n_test"]
+    one = n * (4 * data["n_features"] + 8) + 8 * data["n_features"]
+    return (setting, f"{n_tasks:,} tasks' data and accuracies", copies * one + 8 * n_tasks ** 2)
 
 
 def history_record(history, extra=None):

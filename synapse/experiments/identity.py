@@ -410,6 +410,15 @@ def report(config, runs):
     return {"summary": summary, "plot": plot, "figure": figure, "table": text}
 
 
+def memory(config, data):
+    """Both float64 networks, each with SGD/Adam and SI state, on full batches of
+    ``max(n_train, orders_n)`` examples."""
+    batch = max(config.n_train, config.orders_n, config.batch_size, common.EVAL_BATCH)
+    return [common.network_memory(config, data["n_features"], data["n_classes"], dtype=np.float64,
+                                  hidden=getattr(config, name), setting=name, batch=batch)
+            for name in ("smooth_hidden", "relu_hidden")]
+
+
 PROTOCOL = protocol.Protocol(
     name="identity",
     summary="Eq. 3 made visible: sum(omega) against the loss decrease, both integrators",
@@ -417,7 +426,7 @@ PROTOCOL = protocol.Protocol(
     describe_data=lambda config: training_digits(config, 0)[2].info(),
     run_one=lambda config, run, run_dir, log, on_task_end, tag: compute(config, run.seed),
     report=lambda config, runs, data: report(config, runs),
-    check=check_rules, dtype="float64", grid=("seeds",),
+    check=check_rules, dtype="float64", grid=("seeds",), memory=memory,
     expand=lambda config: [Run(seed, "identity") for seed in config.seeds])
 
 run = functools.partial(runner.run, PROTOCOL)

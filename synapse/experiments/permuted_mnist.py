@@ -38,6 +38,15 @@ def describe_data(config):
     return dataset(config).info()
 
 
+def memory(config, data):
+    """What one run holds besides the loaded dataset: its network, and its ``n_tasks``
+    permuted copies of the data, all built before the first task (with the accuracy matrix,
+    n_tasks^2)."""
+    return [common.network_memory(config, data["n_features"], data["n_classes"],
+                                  evaluated=data["n_test"]),
+            common.tasks_memory(data, config.n_tasks, config.n_tasks, "n_tasks")]
+
+
 def run_one(config, run, run_dir, log, on_task_end, tag):
     """ONE run: a fresh network learns ``n_tasks`` permutations (drawn by the run's seed)."""
     ds = dataset(config)
@@ -92,7 +101,7 @@ PROTOCOL = protocol.Protocol(
               "quick": dict(PAPER, hidden=[256, 256], batch_size=64, epochs=5, n_tasks=5,
                             c=[0.0, 0.1, 1.0], seeds=[0, 1])},
     figure="permuted_mnist",
-    describe_data=describe_data, run_one=run_one, report=report)
+    describe_data=describe_data, run_one=run_one, report=report, memory=memory)
 
 run = functools.partial(runner.run, PROTOCOL)
 run.__doc__ = """Run permuted MNIST; keyword arguments as :func:`synapse.experiments.runner.run`

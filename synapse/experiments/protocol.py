@@ -27,7 +27,7 @@ from synapse.checks import check_representable
 from synapse.errors import ConfigError
 
 from .runs import Run, default_strength
-from .settings import show_number, split_method
+from .settings import did_you_mean, show_number, split_method
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +79,10 @@ class Protocol:
     grid          the settings the runs spread over (the rest is every run's own record)
     dtype         the training dtype: recorded in results.json, and the one the settings must
                   be representable in
+    memory        ``f(config, data) -> [(setting, what, bytes), ...]``: what ONE run holds
+                  besides the loaded data (its network with optimizer and method state, its
+                  tasks); :func:`~.runner.check_resources` refuses, before any folder, runs
+                  that together need more than the machine has
     """
 
     name: str
@@ -94,13 +98,15 @@ class Protocol:
     expand: Optional[Callable] = None
     grid: tuple = ("seeds", "methods", "c")
     dtype: str = "float32"
+    memory: Optional[Callable] = None
 
     def setting(self, name):
         for s in self.settings:
             if s.name == name:
                 return s
-        raise ConfigError(name, f"unknown setting of {self.name}; its settings: "
-                                f"{', '.join(s.name for s in self.settings)}")
+        names = [s.name for s in self.settings]
+        raise ConfigError(name, f"unknown setting of {self.name}{did_you_mean(name, names)}; "
+                                f"its settings: {', '.join(names)}")
 
     @functools.cached_property
     def config_class(self):
@@ -142,6 +148,9 @@ def check_config(protocol, config, given):
     to change."""
     if protocol.check is not None:
         protocol.check(config, given)
+    if getattr(config, "device", "cpu") == "cpu":
+        from synapse._kernels import check_cpu_path
+        check_cpu_path()
     if not hasattr(config, "methods"):
         return
     owner, dtype = "the training dtype", protocol.dtype

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, read_regular
 
 __all__ = [
     "RESULTS_NAME",
@@ -114,18 +114,20 @@ class Folder:
             self._lock = None
 
 
-def lock_folder(path):
-    """Lock ``path/.lock`` for this process (a :class:`Folder`), or one line saying who holds it."""
+def lock_folder(path, option="out"):
+    """Lock ``path/.lock`` for this process (a :class:`Folder`), or one line saying who holds
+    it; ``option`` names where the folder was given (``out``, or ``resume``)."""
     try:
         fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
-        raise ConfigError("out", f"cannot write in {path}: {err.strerror}") from None
+        raise ConfigError(option, f"cannot write in {path}: {err.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise ConfigError("out", f"{path} is in use by another synapse run; wait for it or "
-                                 f"choose another folder") from None
+        raise ConfigError(option, f"{path} is in use by another synapse run; wait for it "
+                                  f"to finish" + ("" if option == "resume" else
+                                                  " or choose another folder")) from None
     return Folder(path, fd)
 
 
@@ -179,12 +181,17 @@ def results_folder_above(path):
     return None
 
 
+MAX_JSON_BYTES = 256 * 2**20     # a run.json of 2,000 permuted tasks holds ~80 MB of R
+
+
 def read_json(path, what):
+    """The JSON document in the regular file ``path`` (at most ``MAX_JSON_BYTES``); a missing
+    file says ``what`` it means; a FIFO, a device, a folder or a damaged file is one line."""
+    if not os.path.lexists(path):
+        raise CheckpointError(f"{path} is missing: {what}")
+    data = read_regular(path, "file", MAX_JSON_BYTES, CheckpointError)
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing: {what}") from None
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err}); the file is damaged") from None
 
@@ -248,10 +255,14 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), dpi=150):
     Returns the list of written paths.
     """
     base = pathlib.Path(path_without_ext)
+    engine = fig.get_layout_engine() if hasattr(fig, "get_layout_engine") else None
+    if engine is not None:         # lay the figure out once for every format (a third of the
+        engine.execute(fig)        # time of saving both); constrained layout keeps everything
+        fig.set_layout_engine("none")          # on the page, so no "tight" crop is needed
     written = []
     for fmt in formats:
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches=None if engine else "tight")
         written.append(atomic_write_bytes(base.with_name(f"{base.name}.{fmt}"), buf.getvalue()))
     return written
 

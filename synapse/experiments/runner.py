@@ -20,9 +20,12 @@ import json
 import pathlib
 import sys
 import time
+import warnings
 
 from synapse.checkpoint import CHECKPOINT, read_meta
+from synapse.checks import check_memory, format_bytes
 from synapse.errors import CheckpointError, ConfigError
+from synapse.learner import SilentPenaltyWarning
 
 from .protocol import configure, record_of, runs_of, typed
 from .results import (atomic_write_json, claim_folder, folder_size, human_bytes, lock_folder,
@@ -64,7 +67,7 @@ def reopen(protocol, out, profile=None, values=None):
     if profile is not None and profile != config.profile:
         raise ConfigError("profile", f"the run being resumed used profile {config.profile}, "
                                      f"not {profile}")
-    folder = lock_folder(path)
+    folder = lock_folder(path, "resume")
     try:
         check_stored_runs(protocol, config, path / "runs")
     except BaseException:
@@ -128,7 +131,9 @@ def run_job(protocol, config, root, keep_checkpoints, log, on_task_end, run):
     started = time.perf_counter()
     say = functools.partial(log, run.name) if callable(log) else log
     tag = record_of(protocol, config, run)
-    record = protocol.run_one(config, run, str(run_dir), say, on_task_end, tag)
+    with warnings.catch_warnings():      # kept in the record; said once, by the log or at the end
+        warnings.simplefilter("ignore", SilentPenaltyWarning)
+        record = protocol.run_one(config, run, str(run_dir), say, on_task_end, tag)
     record.update(run.to_json(), label=run.label, record=tag,
                   wall_s=time.perf_counter() - started)
     atomic_write_json(done, record)
@@ -163,15 +168,19 @@ def run(protocol, profile=None, out=None, resume=False, n_jobs=1, scheduler=None
 def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None,
                progress=True, keep_checkpoints=False, on_task_end=None):
     """Run ``config`` into a new folder ``out`` (``folder``: the locked folder being resumed)."""
-    from .sweep import check_n_jobs, connect, map_jobs, merge_results
+    from .sweep import connect, local_workers, map_jobs, merge_results
 
     started = time.perf_counter()
     resume = folder is not None
     client, owned = None, False
     try:
-        n_jobs = check_n_jobs(n_jobs)
+        runs = runs_of(protocol, config)
+        n_jobs, jobs_note = local_workers(n_jobs, len(runs))
         data = protocol.describe_data(config)
-        if scheduler is not None:                  # before any folder: an address can be wrong
+        if scheduler is None:                      # the runs use this machine's memory
+            check_resources(protocol, config, data, n_jobs,
+                            folder.path / "config.json" if resume else None)
+        else:                                      # before any folder: an address can be wrong
             client, owned = connect(scheduler)
         if not resume:
             folder = claim_folder(out, protocol.name)
@@ -189,7 +198,8 @@ def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None
         print(f"[synapse] data {data['name']!r}: {data['source']}", file=sys.stderr, flush=True)
         if data.get("fallback"):
             print(f"[synapse] {data['fallback']}", file=sys.stderr, flush=True)
-        runs = runs_of(protocol, config)
+        if jobs_note and scheduler is None:
+            print(f"[synapse] {jobs_note}", file=sys.stderr, flush=True)
         # On a terminal, one process: progress bars; otherwise (a log file, parallel jobs): a
         # line per task and per epoch; progress=False: silent.
         bars = sys.stderr.isatty() and n_jobs == 1 and scheduler is None
@@ -199,9 +209,10 @@ def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None
         results = map_jobs(job, runs, n_jobs=n_jobs, scheduler=client, progress=progress,
                            desc=f"{protocol.name}: runs")
         record = merge_results(results, [r.to_json() for r in runs])
-        for r, run in zip(record["runs"], runs):   # e.g. a penalty that never acted: say so
+        for r, run in zip(record["runs"] if not callable(log) else [], runs):
             for w in r.get("warnings", []) + [w for m in r.get("methods", [])
                                               for w in m.get("warnings", [])]:
+                # e.g. a penalty that never acted: said here once, where no log line said it
                 print(f"[synapse] WARNING {run.name}: {w}", file=sys.stderr, flush=True)
         report = protocol.report(config, record["runs"], data)
         device = getattr(config, "device", "cpu")
@@ -229,6 +240,32 @@ def run_config(protocol, config, out=None, folder=None, n_jobs=1, scheduler=None
         folder.release()
         if owned:
             client.close()
+
+
+def check_resources(protocol, config, data, workers, stored=None):
+    """Refuse, before any folder is made, runs that need more memory than this machine has
+    available: ONE run as the protocol estimates it (its network with optimizer and method
+    state, its tasks), then ``workers`` runs at once. One line names the setting to change,
+    or ``stored`` (the config.json being resumed) whose setting it is."""
+    if protocol.memory is None:
+        return
+    parts = protocol.memory(config, data)
+    one = sum(nbytes for _, _, nbytes in parts)
+    setting = max(parts, key=lambda part: part[2])[0]
+    detail = "; ".join(f"{what}: {format_bytes(nbytes)}" for _, what, nbytes in parts)
+    device = getattr(config, "device", "cpu")
+    try:
+        check_memory(f"one run ({detail})", one, "cpu", functools.partial(ConfigError, setting))
+        if device == "cuda":
+            check_memory(f"one run ({detail})", one, device,
+                         functools.partial(ConfigError, setting))
+        if workers > 1:
+            check_memory(f"{workers} runs at once ({format_bytes(one)} each)", one * workers,
+                         "cpu", functools.partial(ConfigError, "jobs"))
+    except ConfigError as err:
+        if stored is None or err.option == "jobs":
+            raise
+        raise CheckpointError(f"{stored}: {err}") from None
 
 
 def backend_info(device, dtype):

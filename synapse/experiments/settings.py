@@ -8,6 +8,7 @@ API takes keyword arguments (``batch_size=64``). Text from the command line goes
 same boolean, and ``reset_optimizer=maybe`` is refused with a line naming the setting. A value that
 cannot be used is a :class:`~synapse.errors.ConfigError`; nothing is silently changed.
 """
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -38,12 +39,29 @@ def show_number(v):
     return text[:-2] if text.endswith(".0") else text
 
 
+def did_you_mean(word, candidates):
+    """' (did you mean X?)' for the candidate most like ``word`` (leading dashes and the
+    difference between '_' and '-' aside), or ''."""
+    def bare(w):
+        return w.lstrip("-").replace("_", "-").lower()
+    names = {bare(c): c for c in candidates}
+    close = difflib.get_close_matches(bare(word), list(names), n=1, cutoff=0.7)
+    return f" (did you mean {names[close[0]]}?)" if close else ""
+
+
 def _items(text):
-    """'1,2' or '[1, 2]' -> ['1', '2']."""
+    """'1,2' or '[1, 2]' -> ['1', '2']; '' -> []. An empty item ('8,,8', '8,') is refused,
+    never dropped: it is a typo, and the list meant may be another one."""
     text = text.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    return [t.strip() for t in text.split(",") if t.strip()]
+    if not text.strip():
+        return []
+    items = [t.strip() for t in text.split(",")]
+    if "" in items:
+        raise ValueError(f"{text!r} has an empty item (two commas in a row, or one at an "
+                         f"end); write each value once, e.g. 256,256")
+    return items
 
 
 class Integer:
@@ -58,9 +76,10 @@ class Integer:
         if self.none_ok and text.strip().lower() in ("none", "null"):
             return None
         try:
-            return self.coerce(int(text))
+            value = int(text)
         except ValueError:
             raise ValueError(f"{text!r} is not an integer") from None
+        return self.coerce(value)                 # '0' is an integer, below the range
 
     def coerce(self, v):
         if v is None and self.none_ok:
@@ -96,7 +115,7 @@ class Number:
     def coerce(self, v):
         if not _is_number(v):
             raise ValueError(f"must be a number, got {v!r}")
-        v = float(v)
+        v = float(v) + 0.0                     # -0.0 is 0: one value, one name ('c=0')
         ok = math.isfinite(v) and (v > self.low if self.strict else v >= self.low)
         if not ok:
             raise ValueError(f"must be a finite number {'>' if self.strict else '>='} "
@@ -141,7 +160,8 @@ class Choice:
         if v is None and self.none_ok:
             return None
         if v not in self.options:
-            raise ValueError(f"unknown value {v!r}; choose from {', '.join(self.options)}")
+            raise ValueError(f"unknown value {v!r}{did_you_mean(str(v), self.options)}; "
+                             f"choose from {', '.join(self.options)}")
         return v
 
     def show(self, v):

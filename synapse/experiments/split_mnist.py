@@ -33,6 +33,14 @@ def describe_data(config):
     return common.cached_dataset(config.data, config.data_seed).info()
 
 
+def memory(config, data):
+    """What one run holds besides the loaded dataset: its network and its five tasks (one
+    copy of the data between them)."""
+    return [common.network_memory(config, data["n_features"], data["n_classes"],
+                                  evaluated=data["n_test"]),
+            common.tasks_memory(data, 1, data["n_classes"] // 2, "data")]
+
+
 def run_one(config, run, run_dir, log, on_task_end, tag):
     """ONE run: a fresh network learns the five tasks in order."""
     ds = common.cached_dataset(config.data, config.data_seed)
@@ -70,7 +78,7 @@ PROTOCOL = protocol.Protocol(
               # the same network and optimizer, half the epochs and 3 seeds: ~10-40 s on 2 cores
               "quick": dict(PAPER, epochs=5, seeds=[0, 1, 2])},
     figure="split_mnist",
-    describe_data=describe_data, run_one=run_one, report=report)
+    describe_data=describe_data, run_one=run_one, report=report, memory=memory)
 
 run = functools.partial(runner.run, PROTOCOL)
 run.__doc__ = """Run split MNIST; keyword arguments as :func:`synapse.experiments.runner.run`

@@ -16,7 +16,10 @@ arguments, so that a result does not depend on where or in which order it ran.
 import functools
 import itertools
 import logging
+import os
 import re
+import socket
+import threading
 
 import numpy as np
 
@@ -24,7 +27,7 @@ from synapse.errors import ConfigError
 from synapse.progress import Progress
 
 __all__ = ["BACKENDS", "grid_product", "run_grid", "merge_results", "group_runs", "connect",
-           "check_n_jobs", "map_jobs"]
+           "check_n_jobs", "local_workers", "map_jobs"]
 
 BACKENDS = ("loky", "multiprocessing", "threading", "sequential", "dask")
 DASK_HINT = "pip install 'synapse-si[dask]'"
@@ -38,6 +41,30 @@ def check_n_jobs(n_jobs):
             (n_jobs < 1 and n_jobs != -1):
         raise ConfigError("jobs", f"must be an integer >= 1 (or -1: one per CPU), got {n_jobs!r}")
     return int(n_jobs)
+
+
+def cpu_cores():
+    """The CPU cores this process may run on (its affinity mask, where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                       # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def local_workers(n_jobs, n_items):
+    """``(workers, note)``: the local processes to start for ``n_items`` jobs. ``n_jobs`` (-1:
+    one per core), but never more than the jobs, nor than the machine's cores: a worker beyond
+    them only competes for a core (and holds its own copy of the data). ``note`` is one line
+    when the cores cut down an explicit request, else None."""
+    n_jobs = check_n_jobs(n_jobs)
+    cores = cpu_cores()
+    asked = cores if n_jobs == -1 else n_jobs
+    workers = max(1, min(asked, cores, n_items))
+    note = None
+    if asked > cores and n_items > cores:
+        note = (f"jobs: {n_jobs} asked, but this machine has {cores} CPU core"
+                f"{'s' * (cores > 1)}: {workers} runs at once")
+    return workers, note
 
 
 def connect(scheduler, timeout=None):
@@ -62,15 +89,63 @@ def connect(scheduler, timeout=None):
     levels = [lg.level for lg in quiet]
     for lg in quiet:
         lg.setLevel(logging.CRITICAL)
+    address = scheduler.strip()
+    host, port = ADDRESS.match(address).group(2, 3)
     try:
-        return distributed.Client(scheduler.strip(), timeout=f"{timeout}s",
-                                  set_as_default=False), True
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError("scheduler", f"cannot reach a Dask scheduler at {address} "
+                                       f"({type(err).__name__})") from None
+    try:
+        failure = _handshake(distributed, address, timeout)
+        if failure is None:
+            return distributed.Client(address, timeout=f"{timeout}s", set_as_default=False), True
     except (OSError, TimeoutError) as err:
-        raise ConfigError("scheduler", f"cannot reach a Dask scheduler at {scheduler} within "
-                                       f"{timeout} s ({type(err).__name__})") from None
+        failure = type(err)
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
+    if issubclass(failure, TimeoutError):
+        why = f"the server at {address} accepted the connection but did not answer in {timeout} s"
+    elif issubclass(failure, OSError):
+        why = f"cannot reach a Dask scheduler at {address} within {timeout} s ({failure.__name__})"
+    else:
+        why = f"the server at {address} answered, but not as a Dask scheduler ({failure.__name__})"
+    raise ConfigError("scheduler", why)
+
+
+def _handshake(distributed, address, timeout):
+    """None if a Dask scheduler at ``address`` completes Dask's handshake within ``timeout``
+    seconds, else the type of the failure (TimeoutError: no answer).
+
+    Made before ``distributed.Client`` is, because the client's own timeout does not bound every
+    wait: a server that accepts the connection and never answers holds it forever, and one that
+    answers other bytes raises whatever they lead to (a 3 EiB allocation), then blocks 20 s in
+    closing. The handshake runs in its own thread and event loop (a caller's loop, as in a
+    notebook, may already be running), abandoned if it outlives the deadline."""
+    import asyncio
+
+    async def shake():
+        # distributed's own limit later than ours: our TimeoutError alone means "no answer"
+        comm = await asyncio.wait_for(distributed.comm.connect(address, timeout=timeout + 5),
+                                      timeout)
+        await comm.close()
+
+    box = {"failure": TimeoutError}
+
+    def attempt():
+        try:
+            asyncio.run(shake())
+            box["failure"] = None
+        except asyncio.CancelledError:
+            pass
+        except Exception as err:                     # any failure is the address's
+            box["failure"] = type(err)
+
+    thread = threading.Thread(target=attempt, name="synapse-dask-handshake", daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    return box["failure"] if thread.is_alive() is False else TimeoutError
 
 
 def grid_product(**axes):
@@ -156,10 +231,14 @@ def map_jobs(fn, items, n_jobs=1, backend="loky", scheduler=None, progress=True,
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not items:
         return []
+    if n_jobs == 1 and backend != "dask":       # one after another here: no joblib (0.1 s)
+        return _collect(lambda jobs: map(fn, jobs), items, progress, desc)
     import joblib
 
     jobs = [joblib.delayed(fn)(item) for item in items]
     if backend != "dask":
+        if isinstance(n_jobs, (int, np.integer)) and (n_jobs == -1 or n_jobs > len(items)):
+            n_jobs = min(cpu_cores() if n_jobs == -1 else int(n_jobs), len(items))  # none idle
         with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
             return _collect(joblib.Parallel(return_as="generator"), jobs, progress, desc)
     client, owned = _dask_client(scheduler)

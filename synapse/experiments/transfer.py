@@ -34,6 +34,8 @@ from .settings import Integer, Setting, show_number
 
 METHODS = ("si", "feature-extraction", "finetune", "scratch")
 PRETRAIN_VAL_FRACTION = 0.1
+# a transfer run also keeps the pretrained network and SI's state (Omega, theta_ref, omega)
+RUN_COPIES = common.RUN_COPIES + 4
 SELECTION_FRACTION = 0.5
 
 # The settings both transfer experiments add to the common ones.
@@ -97,6 +99,13 @@ def describe_data(load, config):
 
 
 def describe(data, config):
+    """What the results record of the data; refuses, before any run, more shots per class
+    than the small task's pool holds."""
+    counts = np.unique(data.pool_y, return_counts=True)[1]
+    if config.shots > counts.min():
+        raise ConfigError("shots", f"{config.shots:,} labelled examples per class asked, but "
+                                   f"the small task's pool ({data.name}) holds "
+                                   f"{counts.min():,} of its rarest class")
     return {"name": data.name, "source": data.note,
             "pretrain": {"task": data.pretrain.name, "n_train": len(data.pretrain.y_train),
                          "n_val": len(data.pretrain.y_test)},

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from synapse.model import cnn
+from synapse.model import cnn, cnn_memory
 
 from . import common, protocol, runner, transfer
 from .settings import Integer, ListOf, Setting, common_settings
@@ -52,6 +52,17 @@ def make_model(config, image_shape, seed):
                widths=tuple(config.widths), hidden=config.hidden[0])
 
 
+def memory(config, data):
+    """What one job holds besides the loaded data: the CNN with its optimizer and method
+    state, the pretrained one, and the activations of its largest batch."""
+    shape = tuple(load(config).image_shape)
+    need = cnn_memory(shape, 10, tuple(config.widths), config.hidden[0],
+                      copies=transfer.RUN_COPIES,
+                      batch=max(config.batch_size, common.EVAL_BATCH))
+    return [("widths", f"the CNN (widths {','.join(map(str, config.widths))}, dense "
+                       f"{config.hidden[0]}) with its optimizer and method state", need)]
+
+
 def check(config, given):
     if len(config.hidden) != 1:
         from synapse.errors import ConfigError
@@ -80,6 +91,6 @@ PROTOCOL = protocol.Protocol(
     figure="transfer_cifar",
     describe_data=functools.partial(transfer.describe_data, load),
     run_one=functools.partial(transfer.run_one, load, make_model, "8 vs 9"),
-    report=title, check=check, expand=transfer.expand, grid=("seeds",))
+    report=title, check=check, expand=transfer.expand, grid=("seeds",), memory=memory)
 
 run = functools.partial(runner.run, PROTOCOL)

@@ -83,6 +83,13 @@ def make_model(config, image_shape, seed):
                device=config.device)
 
 
+def memory(config, data):
+    """What one job holds besides the loaded data: a network with its optimizer and method
+    state, and the pretrained one."""
+    width = int(np.prod(load(config).image_shape))
+    return [common.network_memory(config, width, 10, copies=transfer.RUN_COPIES)]
+
+
 PROTOCOL = protocol.Protocol(
     name="transfer-mnist-bg",
     summary="Fig. 3 right: pretrain on MNIST, then MNIST-bg from 10 labels per class",
@@ -97,6 +104,6 @@ PROTOCOL = protocol.Protocol(
     describe_data=functools.partial(transfer.describe_data, load),
     run_one=functools.partial(transfer.run_one, load, make_model, "MNIST-bg"),
     report=functools.partial(transfer.report, "Transfer MNIST -> MNIST-bg"),
-    expand=transfer.expand, grid=("seeds",))
+    expand=transfer.expand, grid=("seeds",), memory=memory)
 
 run = functools.partial(runner.run, PROTOCOL)
