@@ -102,6 +102,15 @@ def describe_data(config):
     return dataset(config).info()
 
 
+def memory(config, data):
+    """What one run holds besides the loaded dataset: its network and its five tasks (one copy
+    of the data between them; the joint bound pools a second)."""
+    joint = any(recipe(split_method(m)[0]).joint for m in config.methods)
+    return [common.network_memory(config, data["n_features"], data["n_classes"],
+                                  evaluated=data["n_test"]),
+            common.tasks_memory(data, 2 if joint else 1, data["n_classes"] // 2, "data")]
+
+
 def run_one(config, run, run_dir, log, on_task_end, tag):
     """ONE run: a fresh network learns the five tasks of ``run.scenario`` in order (or, for
     ``joint``, on their pooled data)."""
@@ -255,7 +264,7 @@ PROTOCOL = protocol.Protocol(
                             seeds=[0, 1])},
     figure="scenarios",
     describe_data=describe_data, run_one=run_one, report=report, check=check,
-    expand=expand, grid=("seeds", "methods", "scenarios"))
+    expand=expand, grid=("seeds", "methods", "scenarios"), memory=memory)
 
 run = functools.partial(runner.run, PROTOCOL)
 run.__doc__ = """Run the three scenarios; keyword arguments as
