@@ -11,7 +11,8 @@ from synapse.errors import ConfigError
 from synapse.experiments import PROTOCOLS, get
 from synapse.experiments.protocol import configure, expand
 from synapse.experiments.settings import Boolean, Integer, ListOf, Number, Seeds
-from synapse.experiments.transfer import choose_c, paired_difference
+from synapse.experiments.common import paired_difference
+from synapse.experiments.transfer import choose_c
 
 
 @pytest.mark.parametrize("name", list(PROTOCOLS))

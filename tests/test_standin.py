@@ -217,13 +217,16 @@ def test_model_saved_on_cuda_loads_on_cpu(tmp_path):
 
 # -- every experiment's quick profile, through the command line, on cuda ------------------
 
-TINY = ["--seeds", "1", "--epochs", "1", "--hidden", "8", "--no-progress", "--device", "cuda"]
+TINY = ["--seeds", "1", "--hidden", "8", "--no-progress", "--device", "cuda"]
 EXPERIMENTS = {
-    "split-mnist": ["--data", "digits", "--method", "si=1", "--method", "ewc=10"],
-    "permuted-mnist": ["--data", "digits", "--c", "0,1", "--n-tasks", "2"],
-    "transfer-mnist-bg": ["--data", "digits", "--c", "1", "--pretrain-epochs", "1"],
-    "transfer-cifar": ["--data", "mnist-subset", "--c", "1", "--pretrain-epochs", "1",
-                       "--pretrain-examples", "300", "--shots", "5", "--widths", "4,4,4,4"],
+    "split-mnist": ["--data", "digits", "--epochs", "1", "--method", "si=1", "--method", "ewc=10"],
+    "permuted-mnist": ["--data", "digits", "--epochs", "1", "--c", "0,1", "--n-tasks", "2"],
+    "transfer-mnist-bg": ["--data", "digits", "--epochs", "1", "--c", "1",
+                          "--pretrain-epochs", "1"],
+    "transfer-cifar": ["--data", "mnist-subset", "--epochs", "1", "--c", "1",
+                       "--pretrain-epochs", "1", "--pretrain-examples", "300", "--shots", "5",
+                       "--widths", "4,4,4,4"],
+    "scenarios": ["--data", "digits", "--steps", "3", "--method", "finetune,si,mas,joint"],
 }
 
 

@@ -22,6 +22,7 @@ PROTOCOLS = {
     "transfer-mnist-bg": "transfer_mnist_bg",
     "transfer-cifar": "transfer_cifar",
     "identity": "identity",
+    "scenarios": "scenarios",
 }
 
 

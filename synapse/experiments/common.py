@@ -64,18 +64,20 @@ def blas_threads(n):
 
 
 def fit(config, model, tasks, method, run, run_dir, log, tag, reset_optimizer, epochs=None,
-        **hooks):
+        steps=None, **hooks):
     """Train ``model`` on ``tasks`` with the config's optimizer; returns the History.
 
     ``reset_optimizer``: always given (the continual config's setting; a transfer run learns
     one task per optimizer and passes True, which there changes nothing). ``tag``: the run's
     record, stored in each checkpoint. ``log``: None shows progress bars; False nothing; a
     function gets a line per task, and off a terminal the progress meter adds a line with the
-    loss every 30 s."""
+    loss every 30 s. ``steps``: minibatches per task instead of epochs (``config.epochs``
+    when neither is given)."""
     optimizer = make_optimizer(config.optimizer, model.params, lr=config.lr)
+    if epochs is None and steps is None:
+        epochs = config.epochs
     with blas_threads(1):
-        return train_tasks(model, tasks, method, optimizer,
-                           epochs=config.epochs if epochs is None else epochs,
+        return train_tasks(model, tasks, method, optimizer, epochs=epochs, steps=steps,
                            batch_size=config.batch_size, seed=run.seed,
                            reset_optimizer=reset_optimizer, checkpoint_dir=run_dir,
                            resume=True, log=log or None, tag=tag,
@@ -137,6 +139,30 @@ def stats(values):
     m, s = mean_sem(np.asarray(values, dtype=float))
     return {"mean": float(m), "sem": float(s) if len(values) > 1 else None,
             "n": int(len(values)), "values": list(values)}
+
+
+def paired_difference(a, b):
+    """Mean of a - b over paired seeds with its 95% t-interval (``None`` bounds for one seed)."""
+    from scipy import stats
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = len(d)
+    mean = float(d.mean())
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None, "n": n}
+    half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+def verdict(diff, who="SI"):
+    """What a paired interval says: better, worse, or no clear difference."""
+    if diff["low"] is None:
+        return "n/a (one seed)"
+    if diff["low"] > 0:
+        return f"{who} better"
+    if diff["high"] < 0:
+        return f"{who} worse"
+    return "no clear difference"
 
 
 def group_by_label(runs):

@@ -1,5 +1,6 @@
 """The paper's figures from accuracy matrices: Fig. 1 (split MNIST), Fig. 2 (permuted MNIST) and
-Fig. 3 (transfer); and the identity figure (Eq. 3 on real training, ``synapse identity``).
+Fig. 3 (transfer); the three scenarios (``synapse scenarios``); and the identity figure (Eq. 3
+on real training, ``synapse identity``).
 
 Figures are built as bare ``matplotlib.figure.Figure`` objects, never through ``pyplot``: no
 display is opened, no global backend is switched, and nothing is kept alive in pyplot's figure
@@ -17,8 +18,8 @@ from matplotlib.figure import Figure
 
 from synapse.metrics import mean_seen_accuracy, mean_sem
 
-__all__ = ["plot_split_tasks", "plot_mean_seen", "plot_c_scan", "plot_transfer", "plot_identity",
-           "PALETTE"]
+__all__ = ["plot_split_tasks", "plot_mean_seen", "plot_c_scan", "plot_transfer", "plot_scenarios",
+           "plot_identity", "PALETTE"]
 
 # The paper draws c = 0 in blue and c = 1 in green; later labels take the next colours.
 PALETTE = ("tab:blue", "tab:green", "tab:red", "tab:purple", "tab:orange", "tab:brown",
@@ -217,6 +218,42 @@ def plot_transfer(scores, title=None, note=None, chance=None, colors=None):
     ax.set_ylim(_lower_ylim(lows, floor=1.0), 1.01)
     ax.set_ylabel("Held-out accuracy")
     ax.grid(axis="y", alpha=0.3)
+    return _finish(fig, title, note)
+
+
+def plot_scenarios(panels, title=None, note=None, colors=None):
+    """One panel per scenario (as van de Ven et al.'s split-MNIST figure): the mean test
+    accuracy over the tasks learned so far against the number of tasks learned, mean +- SEM
+    over seeds, one line per method.
+
+    ``panels`` maps a scenario (``"task"``, ``"domain"``, ``"class"``) to ``{label: R}``, R the
+    accuracy matrices ``(n_seeds, T, T)`` of that method in that scenario. A method keeps its
+    colour in every panel. Returns the ``Figure``.
+    """
+    if not panels:
+        raise ValueError("nothing to plot: `panels` is empty")
+    colors = dict(colors or {})
+    for label in (label for curves in panels.values() for label in curves):
+        colors.setdefault(label, PALETTE[len(colors) % len(PALETTE)])
+    fig = Figure(figsize=(3.3 * len(panels) + 0.6, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (scenario, curves) in zip(axes, panels.items()):
+        runs, T = _check_curves(curves)
+        lows = []
+        for label, R in runs.items():
+            m, s = mean_sem(np.stack([mean_seen_accuracy(r) for r in R]))    # (T,)
+            ax.errorbar(np.arange(1, T + 1), m, yerr=s, label=label, color=colors[label],
+                        marker="o", markersize=3.5, capsize=2.5, linewidth=1.3)
+            lows.extend(m - s)
+        ax.set_title(f"{scenario}-incremental", fontsize=9)
+        ax.set_xlim(0.5, T + 0.5)
+        ax.set_xticks(range(1, T + 1))
+        ax.set_xlabel("Number of tasks learned", fontsize=8)
+        ax.set_ylim(_lower_ylim(lows), 1.01)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Mean accuracy over the tasks so far", fontsize=8)
+    axes[-1].legend(fontsize=7, loc="lower left")
     return _finish(fig, title, note)
 
 

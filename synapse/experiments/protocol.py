@@ -155,7 +155,7 @@ def check_config(protocol, config, given):
         return
     owner, dtype = "the training dtype", protocol.dtype
     check_representable(owner, dtype, xi=config.xi, lr=config.lr)
-    for c in config.c:
+    for c in getattr(config, "c", ()):
         check_representable(owner, dtype, c=c)
     methods = [split_method(m) for m in config.methods]
     for name, strength in methods:
@@ -165,16 +165,17 @@ def check_config(protocol, config, given):
     if "c" in given and not plain_si:
         raise ConfigError("c", f"c={list(config.c)} was given but no plain 'si' method runs it "
                                f"(methods: {', '.join(config.methods)}); add 'si' or drop c")
-    check_distinct(expand(config), dtype)
+    if hasattr(config, "c"):           # (an experiment whose runs are not per c checks its own)
+        check_distinct(expand(config), dtype)
 
 
 def check_distinct(runs, dtype):
-    """Two runs of one seed that are one run (the same method and c, or c equal once cast to the
-    training dtype) are refused: they would share a folder and a label."""
+    """Two runs of one seed (and scenario) that are one run (the same method and c, or c equal
+    once cast to the training dtype) are refused: they would share a folder and a label."""
     seen = {}
     for run in runs:
         c = None if run.c is None else float(np.dtype(dtype).type(run.c))
-        key = (run.seed, run.method, c)
+        key = (run.seed, run.scenario, run.method, c)
         if key in seen:
             other = seen[key]
             if other.c == run.c:

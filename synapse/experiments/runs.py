@@ -1,11 +1,14 @@
 """A run, typed: ``Run(seed, method, c)``, its name and label, and the ONE map from a run to the
 engine's :class:`~synapse.methods.base.Method`.
 
-A run's identity is the exact triple: its folder name and its label write c in full
-(:func:`~.settings.show_number`), so c = 1 and c = 1.0000001 are two runs with two names, never
-one. The experiments' methods are the engine's (``si``, ``finetune``, ``ewc``, ...) plus two of
-transfer, declared here as data (:data:`RECIPES`): ``feature-extraction`` fine-tunes the
-pretrained network's readout only, ``scratch`` fine-tunes a fresh network.
+A run's identity is the exact triple (and its scenario, where an experiment runs several):
+its folder name and its label write c in full (:func:`~.settings.show_number`), so c = 1 and
+c = 1.0000001 are two runs with two names, never one. The experiments' methods are the
+engine's (``si``, ``finetune``, ``ewc``, ...) plus two of transfer and one of the scenarios,
+declared here as data (:data:`RECIPES`):
+``feature-extraction`` fine-tunes the pretrained network's readout only, ``scratch`` fine-tunes
+a fresh network, ``joint`` trains one network on every task's data at once
+(:func:`synapse.train.train_joint`, the upper bound).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -23,10 +26,12 @@ class Recipe:
     engine: str
     pretrained: bool = True
     readout_only: bool = False
+    joint: bool = False          # the tasks' data pooled, not learned in sequence
 
 
 RECIPES = {"feature-extraction": Recipe("finetune", readout_only=True),
-           "scratch": Recipe("finetune", pretrained=False)}
+           "scratch": Recipe("finetune", pretrained=False),
+           "joint": Recipe("finetune", joint=True)}
 
 
 def recipe(method):
@@ -63,22 +68,28 @@ def method_for(config, run):
 
 
 NAMES = {"finetune": "fine-tuning", "ewc": "EWC", "online-ewc": "online EWC", "l2": "L2",
-         "mas": "MAS", "feature-extraction": "feature extraction", "scratch": "from scratch"}
+         "mas": "MAS", "feature-extraction": "feature extraction", "scratch": "from scratch",
+         "joint": "joint"}
 
 
 @dataclass(frozen=True)
 class Run:
-    """One run: a seed, a method and its strength c (None where it has none). ``method`` may
-    also name a job that runs several methods itself (transfer's ``transfer``)."""
+    """One run: a seed, a method and its strength c (None where it has none), and the
+    scenario it runs in where an experiment spreads over scenarios (``synapse scenarios``;
+    None elsewhere). ``method`` may also name a job that runs several methods itself
+    (transfer's ``transfer``)."""
 
     seed: int
     method: str
     c: Optional[float] = None
+    scenario: Optional[str] = None
 
     @property
     def tag(self):
-        """``si-c1`` / ``ewc-c500`` / ``finetune``: the method and c, in full."""
-        return self.method + ("" if self.c is None else f"-c{show_number(self.c)}")
+        """``si-c1`` / ``ewc-c500`` / ``finetune`` / ``class-si-c5000``: the scenario (if any),
+        the method and c, in full."""
+        return ("" if self.scenario is None else f"{self.scenario}-") + self.method + (
+            "" if self.c is None else f"-c{show_number(self.c)}")
 
     @property
     def name(self):
@@ -89,11 +100,13 @@ class Run:
     def label(self):
         """Legend label: the paper's ``c=0 (fine-tuning)`` / ``c=1 (SI)`` for SI; a baseline
         with its strength."""
+        where = "" if self.scenario is None else f"{self.scenario}: "
         c = None if self.c is None else show_number(self.c)
         if self.method == "si":
-            return f"c={c} (fine-tuning)" if self.c == 0 else f"c={c} (SI)"
+            return where + (f"c={c} (fine-tuning)" if self.c == 0 else f"c={c} (SI)")
         name = NAMES.get(self.method, self.method)
-        return name if c is None else f"{name} (c={c})"
+        return where + (name if c is None else f"{name} (c={c})")
 
     def to_json(self):
-        return {"seed": self.seed, "method": self.method, "c": self.c}
+        run = {"seed": self.seed, "method": self.method, "c": self.c}
+        return run if self.scenario is None else dict(run, scenario=self.scenario)

@@ -27,6 +27,7 @@ from synapse.data import Task, few_shot, train_val_split
 from synapse.errors import ConfigError
 
 from . import common
+from .common import paired_difference, verdict
 from .protocol import expand as default_expand
 from .runs import Run, make_si, method_for, recipe
 from .settings import Integer, Setting, show_number
@@ -167,29 +168,6 @@ def choose_c(runs):
     means = {c: float(np.mean(v)) for c, v in sorted(by_c.items())}
     best = max(means.values())
     return min(c for c, m in means.items() if m == best), means
-
-
-def paired_difference(a, b):
-    """Mean of a - b over paired seeds with its 95% t-interval (``None`` bounds for one seed)."""
-    from scipy import stats
-
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    n = len(d)
-    mean = float(d.mean())
-    if n < 2:
-        return {"mean": mean, "low": None, "high": None, "n": n}
-    half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
-
-
-def verdict(diff):
-    if diff["low"] is None:
-        return "n/a (one seed)"
-    if diff["low"] > 0:
-        return "SI better"
-    if diff["high"] < 0:
-        return "SI worse"
-    return "no clear difference"
 
 
 def report(title, config, runs, data):
