@@ -246,9 +246,12 @@ def mlp_sizes(sizes):
 def mlp_memory(sizes, dtype=np.float32, copies=2, batch=0):
     """Bytes of memory an ``mlp(sizes)`` takes: ``copies`` flat vectors of its P parameters
     (2 to build it: theta and its gradient) plus the float64 draw of its largest weight matrix
-    at initialisation. Training keeps more flat vectors: Adam adds 5 (m, v, the change, two
-    scratch), SGD 4, SI 5 (omega, Omega, theta_ref, two scratch; 6 with the trapezoid), so
-    ``copies=12`` sizes a run of SI with Adam before it starts (as ``--hidden`` needs).
+    at initialisation. Training keeps more flat vectors: Adam adds 3 (m, v, the change), SGD
+    2 (buf, the change), SI 4 (omega, Omega, theta_ref, the unfused path's penalty gradient;
+    5 with the trapezoid): 9 in a run of SI with Adam. ``copies=12`` (the experiments'
+    ``RUN_COPIES``, sizing a run before it starts, as ``--hidden`` needs) still counts the two
+    scratch vectors the optimizers and SI each held before their updates became single passes:
+    3 vectors over, kept so that the memory checks refuse what they refused when measured.
     ``batch``: also the activations of that many examples at once (a unit's pre-activation
     and activation kept by the forward pass, a gradient of each in the backward pass: 4 per
     unit; within ~10% of the traced peak of a split-MNIST run with a 20,000-unit layer)."""

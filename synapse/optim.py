@@ -21,7 +21,8 @@ from ._kernels import kernels, warm_cpu
 
 
 class Optimizer:
-    """Base: holds the ParamStore and scratch buffers shaped like theta."""
+    """Base: holds the ParamStore, the last change ``delta`` and the state (``state_names``),
+    each shaped like theta."""
 
     state_names = ()
     fuses_si = False     # True where step_si fuses SI's penalty and omega update

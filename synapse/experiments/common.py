@@ -21,7 +21,8 @@ from .runs import method_for
 
 REGULARISERS = tuple(m for m in METHODS if m not in ("si", "finetune"))
 DIGIT_DATA = ("auto", "mnist", "mnist-subset", "fashion-mnist", "digits")
-RUN_COPIES = 12      # parameter-sized vectors of a run: theta, gradient, Adam's 5, SI's 5
+RUN_COPIES = 12      # parameter-sized vectors of a run: 9 (theta, gradient, Adam's 3, SI's 4)
+                     # and 3 over (see synapse.model.mlp_memory)
 EVAL_BATCH = 2048    # examples at once in Sequential.predict
 
 
