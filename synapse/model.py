@@ -262,7 +262,7 @@ def mlp_memory(sizes, dtype=np.float32, copies=2, batch=0):
     return values * check_dtype(dtype).itemsize + 8 * max(a * b for a, b in pairs)
 
 
-def _cnn_geometry(input_shape, widths):
+def _cnn_geometry(input_shape):
     """(h1, w1, h2, w2): the feature maps after the first and second conv-pool stage of
     :func:`cnn` (a 'same' conv, a 'valid' 3x3 conv, a 2x2 pool, each stage)."""
     c, h, w = input_shape
@@ -281,7 +281,7 @@ def cnn_memory(input_shape=(3, 32, 32), n_classes=10, widths=(32, 32, 64, 64), h
     every layer's output plus the 3x3 patches (im2col) of the widest conv input."""
     c, h, w = input_shape
     a, b, d, e = widths
-    h1, w1, h2, w2 = _cnn_geometry(input_shape, widths)
+    h1, w1, h2, w2 = _cnn_geometry(input_shape)
     convs = ((c, a), (a, b), (b, d), (d, e))
     n_params = sum(9 * i * o + o for i, o in convs) + e * h2 * w2 * hidden + hidden \
         + hidden * n_classes + n_classes
@@ -330,7 +330,7 @@ def cnn(input_shape=(3, 32, 32), n_classes=10, seed=0, device=None, dtype=np.flo
     layers = [Conv2D(c, a, 3, padding="same"), ReLU(), Conv2D(a, b, 3), ReLU(), MaxPool2D(2),
               Conv2D(b, d, 3, padding="same"), ReLU(), Conv2D(d, e, 3), ReLU(), MaxPool2D(2),
               Dropout(dropout[0]), Flatten()]
-    h2, w2 = _cnn_geometry(input_shape, widths)[2:]
+    h2, w2 = _cnn_geometry(input_shape)[2:]
     layers += [Dense(e * h2 * w2, hidden), ReLU(), Dropout(dropout[1]),
                Dense(hidden, n_classes, init="zeros" if zero_readout else "glorot")]
     return Sequential(layers, seed=seed, device=device, dtype=dtype, input_shape=input_shape)
