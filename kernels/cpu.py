@@ -136,7 +136,7 @@ def equation(fn):
     return fn
 
 
-def _register_equations(numba):
+def _register_equations():
     if not _state["registered"]:
         from numba.extending import register_jitable
         for fn in _equations:
@@ -156,7 +156,7 @@ class Loop:
     def jit(self):
         if self._jit is None:
             numba = _numba()
-            _register_equations(numba)
+            _register_equations()
             options = dict(nogil=True, error_model="numpy")   # IEEE division, as NumPy
             users = numba.config.CACHE_DIR             # the user's NUMBA_CACHE_DIR wins
             folder = os.path.join(users or cache_folder(), source_key())
