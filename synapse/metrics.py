@@ -23,6 +23,7 @@ __all__ = [
     "backward_transfer",
     "forgetting",
     "mean_seen_accuracy",
+    "mean_seen_over_seeds",
     "mean_sem",
     "summarize",
 ]
@@ -88,6 +89,12 @@ def mean_seen_accuracy(R):
     """
     R = _check_matrix(R)
     return np.array([R[i, :i + 1].mean() for i in range(R.shape[0])])
+
+
+def mean_seen_over_seeds(Rs):
+    """:func:`mean_seen_accuracy` of each seed's matrix in ``Rs`` (n_seeds, T, T), as its mean
+    and SEM over seeds (:func:`mean_sem`): two arrays of shape ``(T,)``."""
+    return mean_sem(np.stack([mean_seen_accuracy(R) for R in Rs]))
 
 
 def mean_sem(values, axis=0):

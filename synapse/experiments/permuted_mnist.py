@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from synapse.data import permuted_tasks
-from synapse.metrics import mean_sem, mean_seen_accuracy
+from synapse.metrics import mean_seen_over_seeds
 
 from . import common, protocol, runner
 from .settings import Integer, Setting, common_settings
@@ -69,7 +69,7 @@ def report(config, runs, data):
                             c_scan=scan)
     plot = {"kind": "mean_seen", "note": note, "curves": {}, "c_scan": scan}
     for label, R in curves.items():
-        m, s = mean_sem(np.stack([mean_seen_accuracy(r) for r in R]))
+        m, s = mean_seen_over_seeds(R)
         plot["curves"][label] = {"mean_seen_mean": m, "mean_seen_sem": s}
     summary = common.continual_summary(runs)
     return {"summary": summary, "plot": plot, "figure": figure,

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from synapse.metrics import mean_seen_accuracy, mean_sem
+from synapse.metrics import mean_seen_accuracy, mean_seen_over_seeds, mean_sem
 
 __all__ = ["plot_split_tasks", "plot_mean_seen", "plot_c_scan", "plot_transfer", "plot_scenarios",
            "plot_identity", "PALETTE"]
@@ -89,8 +89,7 @@ def plot_split_tasks(curves, title=None, note=None, task_names=None, colors=None
             x = np.arange(j + 1, T + 1)
             axes[j].errorbar(x, m, yerr=s, label=label, **style)
             lows.extend(m - s)
-        seen = np.stack([mean_seen_accuracy(r) for r in R])     # (n_seeds, T)
-        m, s = mean_sem(seen)
+        m, s = mean_seen_over_seeds(R)                          # (T,)
         axes[T].errorbar(np.arange(1, T + 1), m, yerr=s, label=label, **style)
         lows.extend(m - s)
     for j, ax in enumerate(axes):
@@ -241,7 +240,7 @@ def plot_scenarios(panels, title=None, note=None, colors=None):
         runs, T = _check_curves(curves)
         lows = []
         for label, R in runs.items():
-            m, s = mean_sem(np.stack([mean_seen_accuracy(r) for r in R]))    # (T,)
+            m, s = mean_seen_over_seeds(R)                                   # (T,)
             ax.errorbar(np.arange(1, T + 1), m, yerr=s, label=label, color=colors[label],
                         marker="o", markersize=3.5, capsize=2.5, linewidth=1.3)
             lows.extend(m - s)

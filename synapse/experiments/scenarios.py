@@ -24,6 +24,7 @@ import numpy as np
 from synapse.checkpoint import tasks_digest
 from synapse.data import SCENARIOS, eval_units, split_tasks
 from synapse.errors import ConfigError
+from synapse.metrics import mean_seen_over_seeds
 from synapse.model import mlp
 from synapse.optim import make_optimizer
 from synapse.train import train_joint
@@ -198,7 +199,7 @@ def report(config, runs, data):
                 s["new_class_share"] = common.stats(share)
                 shares.append([scenario, label, common.pm(s["new_class_share"])])
             summary[scenario][label] = s
-            m, sem = _mean_seen(R[scenario][label])
+            m, sem = mean_seen_over_seeds(R[scenario][label])
             plot["curves"][scenario][label] = {"mean_seen_mean": m, "mean_seen_sem": sem}
             rows.append([scenario, label, common.pm(s["acc"]), common.pm(s["bwt"]),
                          common.pm(s["forgetting"]), s["acc"]["n"]])
@@ -232,11 +233,6 @@ def _paired(a, b):
     acc_b = {r["seed"]: r["metrics"]["acc"] for r in b}
     seeds = sorted(set(acc_a) & set(acc_b))
     return [acc_a[s] for s in seeds], [acc_b[s] for s in seeds]
-
-
-def _mean_seen(R):
-    from synapse.metrics import mean_sem, mean_seen_accuracy
-    return mean_sem(np.stack([mean_seen_accuracy(r) for r in R]))
 
 
 def _settings():

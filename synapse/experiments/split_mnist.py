@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from synapse.data import split_tasks
-from synapse.metrics import mean_sem, mean_seen_accuracy
+from synapse.metrics import mean_sem, mean_seen_over_seeds
 
 from . import common, protocol, runner
 from .settings import common_settings
@@ -61,7 +61,7 @@ def report(config, runs, data):
     plot = {"kind": "split_tasks", "note": note, "task_names": task_names, "curves": {}}
     for label, R in curves.items():
         m, s = mean_sem(R)
-        seen_m, seen_s = mean_sem(np.stack([mean_seen_accuracy(r) for r in R]))
+        seen_m, seen_s = mean_seen_over_seeds(R)
         plot["curves"][label] = {"R_mean": m, "R_sem": s, "mean_seen_mean": seen_m,
                                  "mean_seen_sem": seen_s}
     summary = common.continual_summary(runs)
