@@ -232,7 +232,7 @@ class Learner:
         y = to_device(task.y_train, model.device)
         n_active = len(task.classes) if task.classes is not None else model.n_outputs or 2
         reference, records, moved = math.log(max(n_active, 2)), [], []
-        per_epoch = -(-len(x) // self.batch_size)
+        per_epoch = batches_per_epoch(len(x), self.batch_size)
         with Progress(total=epochs, desc=self._label(i, task), enabled=self.progress,
                       final_line=self.log is None) as bar:      # else the task's log line
             for epoch in range(epochs):
@@ -379,13 +379,19 @@ class Learner:
 def training_length(epochs, steps, n, batch_size):
     """``(epochs, steps)`` of one task of ``n`` examples: passes begun and minibatches run,
     from either count (epochs default 10); both given is an error."""
+    per_epoch = batches_per_epoch(n, batch_size)
     if steps is None:
         epochs = check_count("epochs", 10 if epochs is None else epochs)
-        return epochs, epochs * -(-n // batch_size)
+        return epochs, epochs * per_epoch
     if epochs is not None:
         raise ConfigError("steps", "give epochs or steps, not both")
     steps = check_count("steps", steps)
-    return -(-steps // -(-n // batch_size)), steps
+    return -(-steps // per_epoch), steps
+
+
+def batches_per_epoch(n, batch_size):
+    """Minibatches in one pass over ``n`` examples: ``ceil(n / batch_size)``."""
+    return -(-n // batch_size)
 
 
 def _contains(tasks, task):
