@@ -145,7 +145,7 @@ def _handshake(distributed, address, timeout):
     thread = threading.Thread(target=attempt, name="synapse-dask-handshake", daemon=True)
     thread.start()
     thread.join(timeout + 1)
-    return box["failure"] if thread.is_alive() is False else TimeoutError
+    return TimeoutError if thread.is_alive() else box["failure"]
 
 
 def grid_product(**axes):
