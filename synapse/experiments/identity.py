@@ -174,7 +174,7 @@ def follow_path(model, optimizer, si, batches, x, y, record_every=1, full_gradie
         trapezoid += -0.5 * _dot(g, delta)                # opens step t with g(t)
         if full_gradient:
             full_sum += -_dot(g_full, delta)
-        delta_prev = delta.copy()
+        delta_prev = delta                                # a fresh array each step
     loss = full_loss()
     xb, yb = batches[-1]
     if xb is not x:
