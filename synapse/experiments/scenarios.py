@@ -204,12 +204,11 @@ def report(config, runs, data):
             rows.append([scenario, label, common.pm(s["acc"]), common.pm(s["bwt"]),
                          common.pm(s["forgetting"]), s["acc"]["n"]])
         if "SI" in groups and "fine-tuning" in groups:
-            a, b = (_paired(groups["SI"], groups["fine-tuning"]))
-            d = common.paired_difference(a, b)
-            summary[scenario]["si_minus_finetune"] = dict(d, verdict=common.verdict(d))
+            d = common.paired_difference(*_paired(groups["SI"], groups["fine-tuning"]))
+            d["verdict"] = common.verdict(d)
+            summary[scenario]["si_minus_finetune"] = d
             diffs.append([scenario, f"{d['mean']:+.4f}", "n/a" if d["low"] is None
-                          else f"[{d['low']:+.4f}, {d['high']:+.4f}]", common.verdict(d),
-                          d["n"]])
+                          else f"[{d['low']:+.4f}, {d['high']:+.4f}]", d["verdict"], d["n"]])
     summary["reset_optimizer"] = {          # this protocol's choice beside the engine's default
         scenario: {"value": config.reset_optimizer, "reason": RESET_REASON[config.reset_optimizer],
                    "engine_default": SCENARIOS[scenario].reset_optimizer,
