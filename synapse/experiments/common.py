@@ -155,14 +155,15 @@ def paired_difference(a, b):
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
-def verdict(diff, who="SI"):
-    """What a paired interval says: better, worse, or no clear difference."""
+def verdict(diff):
+    """What a paired interval of SI minus another method says: better, worse, or no clear
+    difference."""
     if diff["low"] is None:
         return "n/a (one seed)"
     if diff["low"] > 0:
-        return f"{who} better"
+        return "SI better"
     if diff["high"] < 0:
-        return f"{who} worse"
+        return "SI worse"
     return "no clear difference"
 
 
