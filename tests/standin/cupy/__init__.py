@@ -78,6 +78,14 @@ def _sync(what):
     _standin.syncs.append((what, _caller()))
 
 
+def _synced(convert, what):
+    """An array method that brings the value to the host with ``convert``: one sync."""
+    def method(self):
+        _sync(what)
+        return convert(self._a)
+    return method
+
+
 def _upload(what):
     _standin.uploads.append((what, _caller()))
 
@@ -147,37 +155,18 @@ class ndarray:
         _sync("item")
         return self._a.item(*args)
 
-    def tolist(self):
-        _sync("tolist")
-        return self._a.tolist()
-
-    def __float__(self):
-        _sync("float")
-        return float(self._a)
-
-    def __int__(self):
-        _sync("int")
-        return int(self._a)
-
-    def __complex__(self):
-        _sync("complex")
-        return complex(self._a)
-
-    def __bool__(self):
-        _sync("bool")
-        return bool(self._a)
+    # each conversion to a host value is a sync, as on a GPU
+    tolist = _synced(_np.ndarray.tolist, "tolist")
+    __float__ = _synced(float, "float")
+    __int__ = _synced(int, "int")
+    __complex__ = _synced(complex, "complex")
+    __bool__ = _synced(bool, "bool")
+    __repr__ = _synced(repr, "repr")
+    __str__ = _synced(str, "str")
 
     def __format__(self, spec):
         _sync("format")
         return format(self._a if self._a.ndim else self._a[()], spec)
-
-    def __repr__(self):
-        _sync("repr")
-        return repr(self._a)
-
-    def __str__(self):
-        _sync("str")
-        return str(self._a)
 
     # -- sequence protocol (no sync: items are 0-d or n-d device views) ----------------
     def __len__(self):
