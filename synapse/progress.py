@@ -81,10 +81,6 @@ class Progress:
                 self._last_log = now
                 self._write(self.line(now) + "\n")
 
-    def set_postfix(self, **postfix):
-        """Set values shown after the counters (e.g. ``loss=0.123``) without advancing."""
-        self.postfix.update(postfix)
-
     def line(self, now=None):
         """The status line as text (no carriage return)."""
         now = time.monotonic() if now is None else now
